@@ -1,0 +1,435 @@
+"""commons_v0: GovSim's shared-resource commons as a PettingZoo environment.
+
+A society of agents shares one renewable resource (fish in a lake, grass on a pasture,
+clean water in a river: the scenario is data, see ``govsim/scenarios``). Each month:
+
+1. HARVEST: every agent present asks for an amount at once; the pool is allocated
+   (``govsim.dynamics.allocate``) and each agent's reward is what it caught.
+2. DISCUSSION (unless ``communication=False``): the mayor's public report of catches,
+   then one speaker per step: an utterance, whether the conversation is over, and who
+   speaks next; at most ``max_utterances`` utterances.
+3. SUMMARY: the scribe (the first agent present) sums the talk up in one sentence and
+   names the agreed per-person limit, or ``NO_LIMIT`` (-1).
+4. REFLECTION: every agent may state its insights (recorded, not interpreted).
+5. End of month: the run ends if the stock fell below the collapse threshold, or after
+   the last month; otherwise the stock regenerates and seats due to join do so.
+
+Every step takes actions from all agents in ``env.agents``; only those with
+``observation["acting"] == 1`` are read, and only the keys their phase asks for. A bad
+action (missing key, out of range, unknown speaker) is clipped or replaced, recorded in
+``infos[agent]["invalid"]`` and as an ``invalid_action`` event, never silently dropped.
+
+Observations are dicts (see ``observation_space``) with the numbers an agent may see,
+the public report and conversation as text, and ``text``: all of it in plain words.
+``infos`` carry the same in structured form (conversation as a list of turns, who is
+present, the date). ``drain_events()`` returns what happened since the last call, as
+run-log events; the env itself writes no files.
+
+Use ``parallel_env(**config)`` for the parallel API, ``env(**config)`` for AEC; config
+keys are those of ``govsim.config.RunConfig`` (e.g. ``scenario="pasture"``,
+``experiment="universalization"``), or pass ``config=RunConfig(...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import string
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+from pettingzoo.utils import parallel_to_aec, wrappers
+
+from govsim import scenarios
+from govsim.config import RunConfig, resolve
+from govsim.dynamics import Commons, clip_request
+from govsim.phases import (
+    AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
+)
+
+MAX_TEXT = 8192  # characters of a text observation (the oldest part is cut first)
+MAX_UTTERANCE = 2000  # characters of an utterance, summary or reflection action
+CHARSET = frozenset(
+    string.printable.replace("\x0b", "").replace("\x0c", "")
+    + "".join(chr(c) for c in range(0xA0, 0x180))
+    + "\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u2022\u20ac"
+)
+START_YEAR = 2024
+
+
+def sanitize(text: str, limit: int = MAX_TEXT) -> str:
+    """Text made to fit a Text space: unknown characters become '?', the tail is kept."""
+    clean = "".join(c if c in CHARSET else "?" for c in str(text))
+    return clean[-limit:]
+
+
+def month_date(month: int) -> str:
+    year, index = divmod(month - 1, 12)
+    return f"{START_YEAR + year}-{index + 1:02d}-01"
+
+
+def env(**kwargs: Any):
+    """The AEC form, with PettingZoo's order-enforcing wrapper."""
+    return wrappers.OrderEnforcingWrapper(raw_env(**kwargs))
+
+
+def raw_env(**kwargs: Any):
+    """The AEC form, unwrapped: each agent acts in turn, then the month advances."""
+    return parallel_to_aec(parallel_env(**kwargs))
+
+
+def parallel_env(**kwargs: Any) -> "CommonsEnv":
+    return CommonsEnv(**kwargs)
+
+
+class CommonsEnv(ParallelEnv):
+    metadata = {"name": "commons_v0", "render_modes": ["ansi", "human"], "is_parallelizable": True}
+
+    def __init__(self, config: RunConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = resolve(overrides.get("experiment", "default"), overrides=overrides)
+        elif overrides:
+            config = resolve(config.experiment, file=config.dump(), overrides=overrides)
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode {render_mode!r}: use one of {self.metadata['render_modes']} or None")
+        self.config = config
+        self.render_mode = render_mode
+        self.scenario = scenarios.load(config.scenario)
+        self.regen = config.regeneration.build()
+        self.seats = {seat.name: seat for seat in config.agents}
+        self.possible_agents = list(self.seats)
+        cap = config.capacity
+        amount = functools.partial(spaces.Box, shape=(1,), dtype=np.int64)
+        self._observation_space = spaces.Dict(
+            {
+                "phase": spaces.Discrete(len(Phase)),
+                "month": spaces.Discrete(config.months + 1),
+                "stock": amount(0, cap),
+                "wanted": amount(0, cap),
+                "caught": amount(0, cap),
+                "agreed_limit": amount(NO_LIMIT, cap),
+                "threshold": amount(-1, cap),
+                "n_agents": spaces.Discrete(len(self.possible_agents) + 1),
+                "acting": spaces.Discrete(2),
+                "report": spaces.Text(MAX_TEXT, charset=CHARSET, min_length=0),
+                "conversation": spaces.Text(MAX_TEXT, charset=CHARSET, min_length=0),
+                "text": spaces.Text(MAX_TEXT, charset=CHARSET, min_length=0),
+            }
+        )
+        text = functools.partial(spaces.Text, MAX_UTTERANCE, charset=CHARSET, min_length=0)
+        self._action_space = spaces.Dict(
+            {
+                HARVEST: amount(0, cap),
+                UTTERANCE: text(),
+                NEXT_SPEAKER: spaces.Discrete(len(self.possible_agents)),
+                END_CONVERSATION: spaces.Discrete(2),
+                SUMMARY: text(),
+                AGREED_LIMIT: amount(NO_LIMIT, cap),
+                REFLECTION: text(),
+            }
+        )
+        self.agents: list[str] = []
+        self._events: list[dict[str, Any]] = []
+        self.rng = np.random.default_rng(config.seed)
+
+    # Spaces are the same object for every agent, built once.
+    @functools.lru_cache(maxsize=None)
+    def observation_space(self, agent: str) -> spaces.Dict:
+        return self._observation_space
+
+    @functools.lru_cache(maxsize=None)
+    def action_space(self, agent: str) -> spaces.Dict:
+        return self._action_space
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        self.rng = np.random.default_rng(self.config.seed if seed is None else seed)
+        self.commons = Commons(self.config.capacity, self.config.stock0, self.config.collapse_below, self.regen)
+        self.month = 1
+        self.agents = [a for a in self.possible_agents if self.seats[a].join_month <= 1]
+        self.agreed_limit = NO_LIMIT
+        self.last_harvest: dict[str, dict[str, int]] = {}
+        self.summary_text = ""
+        self._events = []
+        self._invalid: dict[str, list[str]] = {}
+        self._start_month()
+        return self._observations(), self._infos()
+
+    def step(self, actions: dict[str, Any]):
+        self._invalid = {a: [] for a in self.agents}
+        rewards = {a: 0.0 for a in self.agents}
+        phase = self.phase
+        if phase == Phase.HARVEST:
+            rewards.update(self._harvest(actions))
+        elif phase == Phase.DISCUSSION:
+            self._speak(actions.get(self.speaker))
+        elif phase == Phase.SUMMARY:
+            self._summarize(actions.get(self.scribe))
+        elif phase == Phase.REFLECTION:
+            self._reflect(actions)
+        done = self.phase == Phase.DONE
+        observations, infos = self._observations(), self._infos()
+        terminations = {a: done for a in self.agents}
+        truncations = {a: False for a in self.agents}
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            print(self.render())
+        return observations, rewards, terminations, truncations, infos
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            return None
+        who = ", ".join(self.agents) or "nobody"
+        return f"month {self.month} {self.phase.label}: stock {self.commons.stock}; present {who}"
+
+    def close(self) -> None:
+        pass
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        """The run-log events of everything that happened since the last call."""
+        events, self._events = self._events, []
+        return events
+
+    # ------------------------------------------------------------------ phases
+
+    def _start_month(self) -> None:
+        for name in self.possible_agents:
+            if self.seats[name].join_month == self.month and name not in self.agents and self.month > 1:
+                self.agents.append(name)
+                self._event("agent_joined", agent=name, text=self.scenario.say("agent_joined", name=name))
+        self.phase = Phase.HARVEST
+        self.conversation: list[dict[str, Any]] = []
+        self.report_lines: list[str] = []
+        self.stock_before = self.commons.stock
+        self.threshold = self.commons.threshold(len(self.agents))
+        self._event("month_started", stock=self.commons.stock, agents=list(self.agents), threshold=self.threshold)
+
+    def _harvest(self, actions: dict[str, Any]) -> dict[str, float]:
+        wanted = [self._amount(a, actions.get(a), HARVEST, 0, self.commons.stock) for a in self.agents]
+        caught = self.commons.harvest(wanted, self.config.allocation, self.rng)
+        self.last_harvest = {a: {"wanted": w, "caught": c} for a, w, c in zip(self.agents, wanted, caught)}
+        for a, w, c in zip(self.agents, wanted, caught):
+            self._event("harvest", agent=a, wanted=w, caught=c, threshold=self.threshold)
+        self._event("harvest_done", stock_before=self.stock_before, stock_after=self.commons.stock, total=sum(caught))
+        if self.config.communication and len(self.agents) > 1:
+            self.phase = Phase.DISCUSSION
+            self.report_lines = [self.scenario.say("public_report_header")] + [
+                self.scenario.say("public_report_line", name=a, caught=c) for a, c in zip(self.agents, caught)
+            ]
+            self.speaker = self.agents[int(self.rng.integers(len(self.agents)))]
+            self._event("discussion_started", report="\n".join(self.report_lines), first_speaker=self.speaker)
+        else:
+            self.phase = Phase.REFLECTION
+        return {a: float(c) for a, c in zip(self.agents, caught)}
+
+    def _speak(self, action: Any) -> None:
+        speaker = self.speaker
+        text = self._text(speaker, action, UTTERANCE)
+        end = self._flag(speaker, action, END_CONVERSATION)
+        nxt = self._next_speaker(speaker, action)
+        self.conversation.append({"speaker": speaker, "text": text})
+        self._event("utterance", agent=speaker, text=text, next_speaker=nxt, end=end, turn=len(self.conversation))
+        if end or len(self.conversation) >= self.config.max_utterances:
+            self.phase = Phase.SUMMARY
+        else:
+            self.speaker = nxt
+
+    def _summarize(self, action: Any) -> None:
+        self.summary_text = self._text(self.scribe, action, SUMMARY)
+        self.agreed_limit = self._amount(self.scribe, action, AGREED_LIMIT, NO_LIMIT, self.config.capacity, NO_LIMIT)
+        self._event("summary", agent=self.scribe, text=self.summary_text, agreed_limit=self.agreed_limit)
+        self.phase = Phase.REFLECTION
+
+    def _reflect(self, actions: dict[str, Any]) -> None:
+        for a in self.agents:
+            self._event("reflection", agent=a, text=self._text(a, actions.get(a), REFLECTION))
+        collapsed = self.commons.collapsed
+        last = self.month >= self.config.months
+        if not collapsed and not last:
+            self.commons.regenerate(self.rng)
+        self._event(
+            "month_ended",
+            stock_after_harvest=self.stock_before - sum(h["caught"] for h in self.last_harvest.values()),
+            collapsed=collapsed,
+            stock_next=None if (collapsed or last) else self.commons.stock,
+        )
+        if collapsed or last:
+            self.phase = Phase.DONE
+            self._event("run_ended", month=self.month, collapsed=collapsed, stock=self.commons.stock)
+        else:
+            self.month += 1
+            self._start_month()
+
+    @property
+    def scribe(self) -> str:
+        return self.agents[0]
+
+    # ------------------------------------------------------------------ reading actions
+
+    def _field(self, agent: str, action: Any, key: str) -> Any:
+        if not isinstance(action, dict) or key not in action:
+            self._flag_invalid(agent, key, action if not isinstance(action, dict) else None, "missing")
+            return None
+        return action[key]
+
+    def _amount(self, agent: str, action: Any, key: str, low: int, high: int, default: int = 0) -> int:
+        value = self._field(agent, action, key)
+        if value is None:
+            return default
+        try:
+            number = int(np.asarray(value).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            self._flag_invalid(agent, key, value, f"not a whole number; used {default}")
+            return default
+        clipped = clip_request(number - low, high - low) + low
+        if clipped != number:
+            self._flag_invalid(agent, key, number, f"out of range [{low}, {high}]; clipped to {clipped}")
+        return clipped
+
+    def _text(self, agent: str, action: Any, key: str) -> str:
+        value = self._field(agent, action, key)
+        if value is None:
+            return ""
+        text = str(value)
+        if len(text) > MAX_UTTERANCE:
+            self._flag_invalid(agent, key, len(text), f"longer than {MAX_UTTERANCE} characters; cut")
+            text = text[:MAX_UTTERANCE]
+        return text
+
+    def _flag(self, agent: str, action: Any, key: str) -> bool:
+        value = self._field(agent, action, key)
+        if value is None:
+            return False
+        try:
+            return bool(int(np.asarray(value).reshape(-1)[0]))
+        except (TypeError, ValueError, IndexError):
+            self._flag_invalid(agent, key, value, "not 0 or 1; used 0")
+            return False
+
+    def _next_speaker(self, speaker: str, action: Any) -> str:
+        value = self._field(speaker, action, NEXT_SPEAKER)
+        others = [a for a in self.agents if a != speaker]
+        fallback = self.agents[(self.agents.index(speaker) + 1) % len(self.agents)]  # the next seat round
+        if value is None:
+            return fallback
+        name = value if isinstance(value, str) else None
+        if name is None:
+            try:
+                index = int(np.asarray(value).reshape(-1)[0])
+                name = self.possible_agents[index] if 0 <= index < len(self.possible_agents) else None
+            except (TypeError, ValueError, IndexError):
+                name = None
+        if name in others:
+            return name
+        self._flag_invalid(speaker, NEXT_SPEAKER, value, f"not another agent present; {fallback} speaks next")
+        return fallback
+
+    def _flag_invalid(self, agent: str, key: str, value: Any, fix: str) -> None:
+        shown = value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)[:80]
+        self._invalid.setdefault(agent, []).append(f"{key}: {fix}")
+        self._event("invalid_action", agent=agent, key=key, value=shown, fix=fix)
+
+    def _event(self, type_: str, **fields: Any) -> None:
+        self._events.append({"type": type_, "month": self.month, "phase": self.phase.label, **fields})
+
+    # ------------------------------------------------------------------ observing
+
+    def acting(self, agent: str) -> bool:
+        if self.phase == Phase.DISCUSSION:
+            return agent == self.speaker
+        if self.phase == Phase.SUMMARY:
+            return agent == self.scribe
+        return self.phase in (Phase.HARVEST, Phase.REFLECTION)
+
+    def _observations(self) -> dict[str, dict[str, Any]]:
+        report = sanitize("\n".join(self.report_lines))
+        conversation = sanitize("\n".join(f"{t['speaker']}: {t['text']}" for t in self.conversation))
+        threshold = self.threshold if self.config.universalization else -1
+        return {
+            a: {
+                "phase": int(self.phase),
+                "month": min(self.month, self.config.months),
+                "stock": np.array([self.commons.stock], dtype=np.int64),
+                "wanted": np.array([self.last_harvest.get(a, {}).get("wanted", 0)], dtype=np.int64),
+                "caught": np.array([self.last_harvest.get(a, {}).get("caught", 0)], dtype=np.int64),
+                "agreed_limit": np.array([self.agreed_limit], dtype=np.int64),
+                "threshold": np.array([threshold], dtype=np.int64),
+                "n_agents": len(self.agents),
+                "acting": int(self.acting(a)),
+                "report": report,
+                "conversation": conversation,
+                "text": sanitize(self._describe(a)),
+            }
+            for a in self.agents
+        }
+
+    def _describe(self, agent: str) -> str:
+        """Everything the agent may see now, in the scenario's words."""
+        say = self.scenario.say
+        lines: list[str] = []
+        if self.phase == Phase.HARVEST:
+            lines.append(say("stock_before_harvest", stock=self.commons.stock))
+            if self.config.universalization:
+                lines.append(say("universalization_hint", threshold=self.threshold))
+            if self.agreed_limit != NO_LIMIT:
+                lines.append(say("agreed_limit", limit=self.agreed_limit))
+            return "\n".join(lines)
+        if agent in self.last_harvest:
+            h = self.last_harvest[agent]
+            lines.append(say("harvest_report", wanted=h["wanted"], caught=h["caught"], stock_after=self.commons.stock))
+        lines += self.report_lines
+        lines += [f"{t['speaker']}: {t['text']}" for t in self.conversation]
+        if self.phase in (Phase.REFLECTION, Phase.DONE) and self.summary_text:
+            lines.append(self.summary_text)
+        return "\n".join(lines)
+
+    def _infos(self) -> dict[str, dict[str, Any]]:
+        shared = {
+            "phase": self.phase.label,
+            "month": self.month,
+            "date": month_date(self.month),
+            "present": list(self.agents),
+            "conversation": [dict(t) for t in self.conversation],
+            "summary": self.summary_text,
+            "speaker": self.speaker if self.phase == Phase.DISCUSSION else None,
+        }
+        if self.config.universalization:
+            shared["threshold"] = self.threshold
+        return {
+            a: {**shared, "acting": self.acting(a), "invalid": list(self._invalid.get(a, []))} for a in self.agents
+        }
+
+    # ------------------------------------------------------------------ resuming
+
+    def state_dict(self) -> dict[str, Any]:
+        """The env's state at the start of a month (HARVEST), JSON-able."""
+        if self.phase != Phase.HARVEST:
+            raise RuntimeError("state_dict is taken at the start of a month, before the harvest")
+        return {
+            "month": self.month,
+            "stock": self.commons.stock,
+            "agents": list(self.agents),
+            "agreed_limit": self.agreed_limit,
+            "last_harvest": self.last_harvest,
+            "summary": self.summary_text,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]):
+        """Continue from ``state_dict()``; returns (observations, infos) as ``reset`` does."""
+        self.reset(seed=self.config.seed)
+        self.commons.stock = state["stock"]
+        self.month = state["month"]
+        self.agents = list(state["agents"])
+        self.agreed_limit = state["agreed_limit"]
+        self.last_harvest = state["last_harvest"]
+        self.summary_text = state["summary"]
+        self.rng.bit_generator.state = state["rng"]
+        self.phase = Phase.HARVEST
+        self.stock_before = self.commons.stock
+        self.threshold = self.commons.threshold(len(self.agents))
+        self._events = []
+        return self._observations(), self._infos()

@@ -1,0 +1,261 @@
+"""Run configuration: one validated pydantic model, built from experiment presets,
+config files and ``key=value`` overrides.
+
+Resolution order: defaults < experiment preset (``experiments.yaml``) < config file <
+overrides. Unknown keys and bad values raise ``ConfigError`` with one line naming the key
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from govsim.dynamics import Regeneration
+
+DEFAULT_NAMES = ["John", "Kate", "Jack", "Emma", "Luke", "Anna", "Paul", "Mia", "Omar", "Lena"]
+EXPERIMENTS_FILE = Path(__file__).with_name("experiments.yaml")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message is one line for the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentSpec(_Strict):
+    """One seat at the table: who sits there and what drives it."""
+
+    name: str
+    type: str | None = None  # agent registry name; None takes RunConfig.agent
+    persona: str | None = None  # a key of the scenario's personas
+    model: str | None = None  # this seat's model, else llm.model
+    backend: str | None = None  # this seat's backend, else llm.backend
+    join_month: int = Field(1, ge=1)  # month the seat joins (the greedy newcomer: 3)
+    params: dict[str, Any] = {}  # agent-specific settings (e.g. amount for 'fixed')
+
+
+class RegenConfig(_Strict):
+    rule: Literal["doubling", "logistic", "stochastic"] = "doubling"
+    factor: float = Field(2.0, gt=0)
+    rate: float = Field(1.0, gt=0)
+    low: float = Field(1.0, ge=0)
+    high: float = Field(3.0, gt=0)
+
+    def build(self) -> Regeneration:
+        return Regeneration(**self.model_dump())
+
+
+class LLMConfig(_Strict):
+    backend: Literal["auto", "vllm", "transformers", "openai", "fake"] = "auto"
+    model: str = "embedded"  # "embedded" (SmolLM2-135M), a folder, a GGUF file or a hub name
+    adapter: str | None = None  # a LoRA adapter folder
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(200, ge=1)
+    retries: int = Field(2, ge=0)  # extra attempts when a reply does not parse
+    max_concurrency: int | None = Field(None, ge=1)  # 1 = the reference's one call at a time
+    base_url: str | None = None  # openai backend
+    api_key_env: str = "OPENAI_API_KEY"
+    max_model_len: int = Field(2048, ge=256)
+
+
+class RunConfig(_Strict):
+    """Everything that defines one episode. Same config + seed = same events."""
+
+    scenario: str = "fishery"
+    experiment: str = "default"
+    seed: int = 0
+    months: int = Field(12, ge=1)
+    agent: str = "sustainable"  # the agent type of seats that name none
+    n_agents: int = Field(5, ge=1, le=len(DEFAULT_NAMES))  # used when agents is not given
+    agents: list[AgentSpec] | None = None
+    capacity: int = Field(100, ge=1)
+    initial_stock: int | None = Field(None, ge=0)
+    collapse_below: float = Field(5, ge=0)
+    regeneration: RegenConfig = RegenConfig()
+    allocation: Literal["stochastic", "proportional"] = "stochastic"
+    communication: bool = True
+    universalization: bool = False
+    max_utterances: int = Field(10, ge=1)
+    network: str = "complete"
+    llm: LLMConfig = LLMConfig()
+
+    @model_validator(mode="after")
+    def _fill_seats(self) -> "RunConfig":
+        if self.agents is None:
+            self.agents = [AgentSpec(name=n) for n in DEFAULT_NAMES[: self.n_agents]]
+        names = [a.name for a in self.agents]
+        if len(set(names)) != len(names):
+            raise ValueError(f"agents: names must be unique, got {names}")
+        if not self.agents:
+            raise ValueError("agents: at least one seat is needed")
+        if all(a.join_month > 1 for a in self.agents):
+            raise ValueError("agents: at least one seat must have join_month 1")
+        self.n_agents = len(self.agents)
+        for seat in self.agents:
+            seat.type = seat.type or self.agent
+        if self.initial_stock is not None and self.initial_stock > self.capacity:
+            raise ValueError(f"initial_stock: {self.initial_stock} is above capacity {self.capacity}")
+        return self
+
+    @property
+    def stock0(self) -> int:
+        return self.capacity if self.initial_stock is None else self.initial_stock
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+@lru_cache(maxsize=None)
+def experiments() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(EXPERIMENTS_FILE.read_text())
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """A ``key=value`` override's value: YAML scalars/lists (``3``, ``true``, ``[1,2]``)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.0.c`` in nested dicts/lists, creating dicts on the way."""
+    parts = dotted.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        nxt = parts[i + 1]
+        if isinstance(node, list):
+            node = node[_index(node, part, dotted)]
+            continue
+        if part not in node or node[part] is None:
+            node[part] = [] if nxt.isdigit() else {}
+        node = node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_index(node, last, dotted)] = value
+    else:
+        node[last] = value
+
+
+def _index(seq: list, part: str, dotted: str) -> int:
+    if not part.isdigit() or int(part) >= len(seq):
+        raise ConfigError(f"override {dotted!r}: {part!r} is not an index of a list of {len(seq)}")
+    return int(part)
+
+
+def parse_agents(text: str) -> list[str]:
+    """``"greedy,sustainable*4"`` -> five seat types."""
+    types: list[str] = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, count = item.partition("*")
+        if count and not count.isdigit():
+            raise ConfigError(f"--agents: {item!r} should be TYPE or TYPE*COUNT, e.g. sustainable*4")
+        types += [name.strip()] * (int(count) if count else 1)
+    if not types:
+        raise ConfigError("--agents: give at least one agent type, e.g. sustainable*5")
+    return types
+
+
+def resolve(
+    experiment: str = "default",
+    file: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Build a validated config: defaults < experiment preset < file < overrides."""
+    file = dict(file or {})
+    overrides = dict(overrides or {})
+    experiment = overrides.get("experiment", file.get("experiment", experiment))
+    presets = experiments()
+    if experiment not in presets:
+        raise ConfigError(f"experiment: unknown {experiment!r}; allowed: {', '.join(presets)}")
+    data = deep_merge(deep_merge(presets[experiment], file), {"experiment": experiment})
+    if "agents" in overrides and isinstance(overrides["agents"], str):
+        overrides["agents"] = [{"name": n, "type": t} for n, t in zip(DEFAULT_NAMES, parse_agents(overrides["agents"]))]
+    dotted = {k: v for k, v in overrides.items() if "." in k}
+    data = deep_merge(data, {k: v for k, v in overrides.items() if "." not in k})
+    if dotted and data.get("agents") is None and any(k.startswith("agents.") for k in dotted):
+        n = int(data.get("n_agents", 5))
+        data["agents"] = [{"name": name} for name in DEFAULT_NAMES[:n]]
+    for key, value in dotted.items():
+        set_path(data, key, value)
+    return validate(data)
+
+
+def validate(data: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc, RunConfig)) from None
+
+
+def describe_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """One line: the first bad key, what was wrong, and what is allowed."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, err["loc"][:-1])
+        return f"config: unknown key {loc!r}; allowed here: {', '.join(allowed)}"
+    got = json.dumps(err.get("input"), default=str)
+    if len(got) > 60:
+        got = got[:57] + "..."
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"config: {loc or 'value'}: {msg} (got {got})"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    node: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = node.model_fields.get(part) if isinstance(node, type) and issubclass(node, BaseModel) else None
+        if field is None:
+            break
+        node = _model_of(field.annotation)
+    return sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML/JSON config file into a dict (one-line error if it cannot be read)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of keys, got {type(data).__name__}")
+    return data

@@ -1,0 +1,79 @@
+"""The inference layer's one narrow interface: chat messages in, text out.
+
+Agents call ``await llm.complete(request)``; backends (vllm, transformers, openai, fake)
+implement ``complete`` and batch whatever is in flight at once. The layer knows nothing
+of agents, envs or the web.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 200
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """An output constraint: a regex the whole reply must match, or a choice of strings."""
+
+    regex: str | None = None
+    choice: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.regex is None) == (self.choice is None):
+            raise ValueError("Constraint takes exactly one of regex or choice")
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: tuple[Message, ...]
+    sampling: Sampling = Sampling()
+    constraint: Constraint | None = None
+    adapter: str | None = None  # path of a LoRA adapter to apply to this request
+    tags: tuple[tuple[str, Any], ...] = ()  # e.g. (("episode", 3), ("agent", "Kate"), ("purpose", "harvest"))
+
+    @property
+    def tag_dict(self) -> dict[str, Any]:
+        return dict(self.tags)
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    backend: str
+    model: str
+    finish_reason: Literal["stop", "length", "error"] | str = "stop"
+    constrained: bool = False  # whether the backend enforced request.constraint
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LLMError(RuntimeError):
+    """The backend could not answer (engine died, server unreachable); one-line message."""
+
+
+class LLM(ABC):
+    """A backend. ``complete`` may be awaited by many coroutines at once: that is the batch."""
+
+    name: str = "llm"
+    model: str = ""
+    supports_constraints: bool = False
+    supports_adapters: bool = False
+
+    @abstractmethod
+    async def complete(self, request: Request) -> Completion: ...
+
+    async def aclose(self) -> None:
+        """Release the engine (processes, sockets). Safe to call twice."""
