@@ -1,9 +1,12 @@
 """The agent interface and the registry of agent types.
 
-An agent is a class with one coroutine, ``act(observation, info) -> action``, called
-for every step in which the environment asks it to act (``info["acting"]`` is true).
-It reads the observation of ``envs.commons_v0`` and returns an action dict with the keys
-the phase asks for (see ``govsim.phases``). Agents are async so that the runner can have
+An agent is a class with one coroutine, ``act(observation, info) -> action``. The
+runner calls it for EVERY agent present at every step, so each agent can observe what
+happened (others' utterances, the summary); only agents with ``info["acting"]`` true
+are read, and the others should return ``{}``. It reads the observation of
+``envs.commons_v0`` and returns an action dict with the keys the phase asks for (see
+``govsim.phases``). An agent that raises is recorded as an ``agent_error`` event and
+its action counts as missing. Agents are async so that the runner can have
 every agent of every episode waiting on the inference layer at once.
 
 Register a type with ``@register("name")``, or from another package through the
