@@ -58,6 +58,7 @@ class Scenario(BaseModel):
     sentences: dict[str, str]
     prompts: dict[str, str]
     personas: dict[str, str] = {}
+    scripted: dict[str, str] = {}  # what the scripted agents say in the discussion
 
     @model_validator(mode="after")
     def _check_templates(self) -> "Scenario":
@@ -68,7 +69,7 @@ class Scenario(BaseModel):
         for key, text in self.sentences.items():
             allowed = TEMPLATE_FIELDS.get(key, set()) | vocab
             _check_fields(f"sentences.{key}", text, allowed)
-        for section, texts in (("prompts", self.prompts), ("personas", self.personas)):
+        for section, texts in (("prompts", self.prompts), ("personas", self.personas), ("scripted", self.scripted)):
             for key, text in texts.items():
                 _check_fields(f"{section}.{key}", text, None)
         return self
@@ -82,6 +83,10 @@ class Scenario(BaseModel):
         if key not in self.prompts:
             raise KeyError(f"scenario {self.name!r} has no prompt template {key!r}")
         return self.prompts[key].format(**self.vocabulary.model_dump(), **fields)
+
+    def scripted_line(self, key: str, **fields: object) -> str:
+        """A scripted agent's templated sentence (see the scenario's ``scripted`` section)."""
+        return self.scripted[key].format(**self.vocabulary.model_dump(), **fields)
 
     def persona(self, key: str, **fields: object) -> str:
         """A persona's goal text; raises KeyError naming the missing persona and the known ones."""

@@ -1,0 +1,131 @@
+"""Scripted agents: fixed harvesting rules behind the same interface as the LLM agents.
+
+They also take part in the discussion with the scenario's templated sentences (its
+``scripted`` section): each proposes a per-person limit (or none), hands the word to the
+next seat, and ends the talk once everyone present has spoken. As scribe, a scripted
+agent reports the limit most speakers proposed. So a scripted run exercises every phase.
+
+- ``greedy``: asks for the whole stock.
+- ``sustainable``: asks for f(h), the most each can take without shrinking the stock.
+- ``fixed``: asks for ``params.amount`` (default 10).
+- ``random``: asks for a uniform amount in [0, stock].
+- ``conditional``: follows the agreed limit when one stands, else asks for f(h)
+  (``params.default`` overrides that amount).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from agents.base import Agent, register
+from govsim.dynamics import sustainability_threshold
+from govsim.phases import (
+    AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
+)
+
+_PROPOSAL = re.compile(r"at most (\d+)")
+
+
+class ScriptedAgent(Agent):
+    """Shared talking and reflecting; subclasses choose the amount."""
+
+    proposes = True  # whether it proposes its sustainable amount as the limit
+
+    def amount(self, observation: dict[str, Any]) -> int:
+        raise NotImplementedError
+
+    def fair_share(self, observation: dict[str, Any]) -> int:
+        cfg = self.ctx.config
+        stock = int(observation["stock"][0])
+        return sustainability_threshold(stock, max(1, int(observation["n_agents"])), cfg.capacity, cfg.regeneration.build())
+
+    async def act(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        if not info["acting"]:
+            return {}
+        phase = Phase(int(observation["phase"]))
+        if phase == Phase.HARVEST:
+            return {HARVEST: int(self.amount(observation))}
+        if phase == Phase.DISCUSSION:
+            return self._speak(observation, info)
+        if phase == Phase.SUMMARY:
+            return self._summarize(info)
+        if phase == Phase.REFLECTION:
+            line = self.ctx.scenario.scripted_line("reflection", caught=int(observation["caught"][0]))
+            return {REFLECTION: line}
+        return {}
+
+    def _speak(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        present: list[str] = info["present"]
+        caught = int(observation["caught"][0])
+        say = self.ctx.scenario.scripted_line
+        if self.proposes:
+            text = say("propose", caught=caught, limit=self._proposed_limit(observation))
+        else:
+            text = say("no_proposal", caught=caught)
+        spoken = {turn["speaker"] for turn in info["conversation"]} | {self.name}
+        waiting = [a for a in present if a not in spoken]
+        nxt = waiting[0] if waiting else present[(present.index(self.name) + 1) % len(present)]
+        return {
+            UTTERANCE: text,
+            NEXT_SPEAKER: [seat.name for seat in self.ctx.config.agents].index(nxt),
+            END_CONVERSATION: int(not waiting),
+        }
+
+    def _proposed_limit(self, observation: dict[str, Any]) -> int:
+        """The limit it proposes: the share that keeps the commons at full regrowth."""
+        return sustainability_threshold(
+            self.ctx.config.capacity, max(1, int(observation["n_agents"])), self.ctx.config.capacity,
+            self.ctx.config.regeneration.build(),
+        )
+
+    def _summarize(self, info: dict[str, Any]) -> dict[str, Any]:
+        proposals = [int(m.group(1)) for t in info["conversation"] for m in [_PROPOSAL.search(t["text"])] if m]
+        counts = Counter(proposals).most_common(1)
+        say = self.ctx.scenario.scripted_line
+        if counts and counts[0][1] * 2 > len(info["conversation"]):
+            limit = counts[0][0]
+            proposal = say("summary_limit", limit=limit)
+        else:
+            limit, proposal = NO_LIMIT, say("summary_none")
+        return {SUMMARY: say("summary", proposal=proposal), AGREED_LIMIT: limit}
+
+
+@register("greedy")
+class Greedy(ScriptedAgent):
+    proposes = False
+
+    def amount(self, observation: dict[str, Any]) -> int:
+        return int(observation["stock"][0])
+
+
+@register("sustainable")
+class Sustainable(ScriptedAgent):
+    def amount(self, observation: dict[str, Any]) -> int:
+        return self.fair_share(observation)
+
+
+@register("fixed")
+class Fixed(ScriptedAgent):
+    proposes = False
+
+    def amount(self, observation: dict[str, Any]) -> int:
+        return int(self.ctx.seat.params.get("amount", 10))
+
+
+@register("random")
+class Random(ScriptedAgent):
+    proposes = False
+
+    def amount(self, observation: dict[str, Any]) -> int:
+        return int(self.ctx.rng.integers(0, int(observation["stock"][0]) + 1))
+
+
+@register("conditional")
+class Conditional(ScriptedAgent):
+    def amount(self, observation: dict[str, Any]) -> int:
+        limit = int(observation["agreed_limit"][0])
+        if limit != NO_LIMIT:
+            return limit
+        return int(self.ctx.seat.params.get("default", self.fair_share(observation)))

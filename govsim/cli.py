@@ -1,0 +1,160 @@
+"""The ``govsim`` command line: run episodes and report on them.
+
+Bad input (an unknown key, a bad value, a missing file) exits with code 2 and one line
+saying what was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from govsim.config import ConfigError, RunConfig, load_file, parse_value, resolve
+from govsim.scenarios import ScenarioError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg="red")
+    raise typer.Exit(2)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"1,3,7"`` -> [1, 3, 7]."""
+    seeds: list[int] = []
+    try:
+        for part in filter(None, text.split(",")):
+            low, _, high = part.partition("-")
+            seeds += list(range(int(low), int(high) + 1)) if high else [int(low)]
+    except ValueError:
+        fail(f"--seeds {text!r}: use a range like 0-4 or a list like 1,3,7")
+    if not seeds:
+        fail("--seeds: give at least one seed, e.g. 0-4")
+    return seeds
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--set {pair!r}: use KEY=VALUE, e.g. --set llm.temperature=0 or --set regeneration.rule=logistic")
+        overrides[key.strip()] = parse_value(value)
+    return overrides
+
+
+def default_out(config: RunConfig) -> Path:
+    """runs/<scenario>-<experiment>-<hash of the config without its seed>/seed<N>.
+
+    The same command gives the same directory, so running it again resumes.
+    """
+    data = config.dump()
+    data.pop("seed")
+    digest = hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
+    return Path("runs") / f"{config.scenario}-{config.experiment}-{digest}"
+
+
+@app.command()
+def run(
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="A YAML config file."),
+    scenario: Optional[str] = typer.Option(None, help="fishery, pasture, pollution, or a scenario .yaml file."),
+    experiment: Optional[str] = typer.Option(None, help="default, universalization, no_communication, greedy_newcomer."),
+    agents: Optional[str] = typer.Option(None, help="Seat types, e.g. 'generative*5' or 'greedy,sustainable*4'."),
+    seed: Optional[int] = typer.Option(None, help="One seed."),
+    seeds: Optional[str] = typer.Option(None, help="Several seeds run concurrently, e.g. 0-4 or 1,3,7."),
+    months: Optional[int] = typer.Option(None, help="Months to run (default 12; newcomer 15)."),
+    backend: Optional[str] = typer.Option(None, help="LLM backend: auto, vllm, transformers, openai, fake."),
+    model: Optional[str] = typer.Option(None, help="'embedded', a model folder, a GGUF file or a hub name."),
+    max_concurrency: Optional[int] = typer.Option(None, help="Most LLM requests in flight (1 = one at a time)."),
+    out: Optional[Path] = typer.Option(None, help="Output directory (one seed<N> folder per seed inside)."),
+    set_: list[str] = typer.Option([], "--set", help="Any config override KEY=VALUE (repeatable)."),
+    restart: bool = typer.Option(False, help="Start over instead of resuming an unfinished run."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Run episodes and print their metrics."""
+    import agents as agent_types
+    from govsim import runner
+
+    overrides = parse_overrides(set_)
+    for key, value in {
+        "scenario": scenario, "experiment": experiment, "agents": agents, "months": months,
+        "llm.backend": backend, "llm.model": model, "llm.max_concurrency": max_concurrency,
+    }.items():
+        if value is not None:
+            overrides[key] = value
+    if seed is not None and seeds is not None:
+        fail("give --seed or --seeds, not both")
+    try:
+        file = load_file(config_file) if config_file else {}
+        base = resolve(overrides.get("experiment", file.get("experiment", "default")), file, overrides)
+        seed_list = parse_seeds(seeds) if seeds else [seed if seed is not None else base.seed]
+        configs = [base.model_copy(update={"seed": s}) for s in seed_list]
+        for seat in base.agents:
+            agent_types.get(seat.type)  # an unknown type fails here, before anything runs
+        root = out or default_out(base)
+        jobs = [(cfg, root / f"seed{cfg.seed}") for cfg in configs]
+        bar, on_month = runner.progress_bar(sum(c.months for c in configs), enabled=progress)
+        with bar:
+            results = asyncio.run(runner.run_episodes(jobs, resume=not restart, on_month=on_month))
+    except (ConfigError, ScenarioError, KeyError) as exc:
+        fail(str(exc).strip("'\""))
+    for result in results:
+        if result.skipped:
+            typer.echo(f"{result.directory}: already finished (use --restart to run it again)")
+    _print_table([str(r.directory) for r in results])
+    typer.echo(f"runs written to {root}")
+
+
+@app.command()
+def report(
+    dirs: list[Path] = typer.Argument(..., help="Run or sweep directories."),
+    fmt: str = typer.Option("markdown", "--format", help="markdown or csv."),
+    by: str = typer.Option("scenario,experiment,model,agents", help="Comma-separated grouping keys."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
+) -> None:
+    """The metrics table over runs: mean ± 95 % CI per group."""
+    from govsim.report import runs_frame, summary_table, to_markdown
+
+    if fmt not in ("markdown", "csv"):
+        fail(f"--format {fmt!r}: use markdown or csv")
+    missing = [str(d) for d in dirs if not d.exists()]
+    if missing:
+        fail(f"no such directory: {', '.join(missing)}")
+    frame = runs_frame(dirs)
+    if frame.empty:
+        fail(f"no runs found under {', '.join(map(str, dirs))} (a run directory holds events.jsonl)")
+    table = summary_table(frame, by=by.split(","))
+    text = to_markdown(table) if fmt == "markdown" else table.to_csv(index=False)
+    unfinished = int((~frame["finished"]).sum())
+    if output:
+        output.write_text(text + "\n")
+    else:
+        typer.echo(text)
+    if unfinished:
+        typer.echo(f"{unfinished} unfinished run(s) left out of the table", err=True)
+
+
+def _print_table(dirs: list[str]) -> None:
+    from govsim.report import runs_frame, summary_table, to_markdown
+
+    table = summary_table(runs_frame(dirs))
+    typer.echo(to_markdown(table))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted: run the same command again to resume", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Runs episodes: the async loop that drives many episodes and agents at once.
+
+Every agent of every concurrent episode is awaited together in each step, so all their
+LLM requests are in flight at once and the engine batches them. Events reach the run
+log in a fixed order (the agents' own events in seat order, then the env's), so the
+same config and seed give the same ``events.jsonl`` on a deterministic backend.
+
+A run directory is resumable: at the start of every month the env's and agents' state
+is checkpointed; re-running the same command continues from there, or skips a finished
+run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import agents as agent_registry
+from agents.base import Agent, AgentContext
+from envs import commons_v0
+from govsim import metrics
+from govsim.config import RunConfig
+from govsim.runlog import RunWriter, read_run
+
+MonthCallback = Callable[[RunConfig, int], None]
+
+
+@dataclass
+class EpisodeResult:
+    config: RunConfig
+    directory: Path
+    summary: dict[str, Any]
+    skipped: bool = False  # already finished before this call
+
+
+@dataclass
+class _Step:
+    """The agent events of one step, held back so they are logged in seat order."""
+
+    pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def emitter(self, name: str) -> Callable[[dict[str, Any]], None]:
+        def emit(event: dict[str, Any]) -> None:
+            self.pending.setdefault(name, []).append({"agent": name, **event})
+
+        return emit
+
+
+class Episode:
+    """One run of the env with its agents, writing one run directory."""
+
+    def __init__(self, config: RunConfig, directory: str | Path, pool: Any = None, on_month: MonthCallback | None = None):
+        self.config = config
+        self.directory = Path(directory)
+        self.pool = pool
+        self.on_month = on_month or (lambda cfg, month: None)
+        self.writer = RunWriter(self.directory)
+        self.step_events = _Step()
+
+    def _build_agents(self, env: commons_v0.CommonsEnv) -> dict[str, Agent]:
+        built: dict[str, Agent] = {}
+        for index, seat in enumerate(self.config.agents):
+            cls = agent_registry.get(seat.type)
+            emit = self.step_events.emitter(seat.name)
+            llm = None
+            if cls.needs_llm:
+                if self.pool is None:
+                    raise RuntimeError(f"agent {seat.name!r} of type {seat.type!r} needs an LLM, but none was given")
+                from govsim.llm.pool import LoggedLLM
+
+                tags = (("seed", self.config.seed), ("agent", seat.name))
+                llm = LoggedLLM(self.pool.get(self.config.llm, model=seat.model, backend=seat.backend), emit, tags)
+            ctx = AgentContext(
+                seat=seat, config=self.config, scenario=env.scenario,
+                rng=np.random.default_rng([self.config.seed, index]), emit=emit, llm=llm,
+            )
+            built[seat.name] = cls(ctx)
+        return built
+
+    async def run(self, resume: bool = True) -> EpisodeResult:
+        if resume and self.writer.finished:
+            return EpisodeResult(self.config, self.directory, read_run(self.directory).summary or {}, skipped=True)
+        started = time.perf_counter()
+        checkpoint = self.writer.open(self.config.dump(), resume=resume)
+        env = commons_v0.parallel_env(config=self.config)
+        agents = self._build_agents(env)
+        if checkpoint is None:
+            observations, infos = env.reset(seed=self.config.seed)
+            self.writer.append({"type": "run_started", **_run_identity(self.config)})
+        else:
+            observations, infos = env.load_state_dict(checkpoint["env"])
+            for name, state in checkpoint["agents"].items():
+                agents[name].load_state_dict(state)
+            self.writer.append({"type": "run_resumed", "month": env.month})
+        self._log(env)
+        try:
+            while env.agents:
+                if env.phase.label == "harvest":
+                    self.writer.checkpoint(
+                        {"env": env.state_dict(), "agents": {n: a.state_dict() for n, a in agents.items()}}
+                    )
+                    self.on_month(self.config, env.month)
+                actions = await self._act(agents, env.agents, observations, infos)
+                observations, _, _, _, infos = env.step(actions)
+                self._log(env)
+                self.writer.flush()
+        finally:
+            self.writer.close()
+        events = read_run(self.directory).events
+        summary = {
+            "metrics": metrics.episode_metrics(events, self.config),
+            "counters": metrics.counters(events),
+            "wall_s": round(time.perf_counter() - started, 3),
+            **_run_identity(self.config),
+        }
+        self.writer.finish(summary)
+        return EpisodeResult(self.config, self.directory, summary)
+
+    async def _act(self, agents: dict[str, Agent], present: list[str], observations, infos) -> dict[str, Any]:
+        async def one(name: str) -> Any:
+            try:
+                return await agents[name].act(observations[name], infos[name])
+            except Exception as exc:  # an agent that raises must not end the run: record it, count it
+                self.step_events.emitter(name)(
+                    {"type": "agent_error", "error": f"{type(exc).__name__}: {exc}"[:500], "phase": infos[name]["phase"]}
+                )
+                return {}
+
+        results = await asyncio.gather(*(one(name) for name in present))
+        return {name: action for name, action in zip(present, results) if infos[name]["acting"]}
+
+    def _log(self, env: commons_v0.CommonsEnv) -> None:
+        where = {"month": env.month, "phase": env.phase.label}
+        for seat in self.config.agents:
+            for event in self.step_events.pending.pop(seat.name, []):
+                self.writer.append({**where, **event})
+        for event in env.drain_events():
+            self.writer.append(event)
+
+
+def _run_identity(config: RunConfig) -> dict[str, Any]:
+    return {
+        "scenario": config.scenario,
+        "experiment": config.experiment,
+        "seed": config.seed,
+        "model": config.llm.model if any(_needs_llm(s.type) for s in config.agents) else None,
+        "agents": {s.name: s.type for s in config.agents},
+    }
+
+
+def _needs_llm(agent_type: str | None) -> bool:
+    return bool(agent_type) and agent_registry.get(agent_type).needs_llm
+
+
+def needs_llm(configs: list[RunConfig]) -> bool:
+    return any(_needs_llm(seat.type) for cfg in configs for seat in cfg.agents)
+
+
+async def run_episodes(
+    jobs: list[tuple[RunConfig, Path]],
+    resume: bool = True,
+    pool: Any = None,
+    on_month: MonthCallback | None = None,
+) -> list[EpisodeResult]:
+    """Run episodes concurrently in this process, sharing one LLM pool (one engine per model)."""
+    own_pool = pool is None and needs_llm([cfg for cfg, _ in jobs])
+    if own_pool:
+        from govsim.llm.pool import LLMPool
+
+        pool = LLMPool()
+    try:
+        return list(
+            await asyncio.gather(*(Episode(cfg, out, pool, on_month).run(resume=resume) for cfg, out in jobs))
+        )
+    finally:
+        if own_pool:
+            await pool.aclose()
+
+
+def run(config: RunConfig, directory: str | Path, resume: bool = True, pool: Any = None) -> EpisodeResult:
+    """Run one episode to the end (a convenience for scripts and tests)."""
+    return asyncio.run(run_episodes([(config, Path(directory))], resume=resume, pool=pool))[0]
+
+
+def progress_bar(total_months: int, enabled: bool = True):
+    """A tqdm bar over months of all episodes, and the callback that advances it."""
+    if not enabled:
+        return nullcontext(), None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total_months, unit="month", desc="months", dynamic_ncols=True)
+    seen: set[tuple[int, int]] = set()
+
+    def on_month(cfg: RunConfig, month: int) -> None:
+        key = (id(cfg), month)
+        if key not in seen:
+            seen.add(key)
+            bar.update(1)
+
+    return bar, on_month
