@@ -7,7 +7,15 @@ clean water in a river: the scenario is data, see ``govsim/scenarios``). Each mo
    (``govsim.dynamics.allocate``) and each agent's reward is what it caught.
 2. DISCUSSION (unless ``communication=False``): the mayor's public report of catches,
    then one speaker per step: an utterance, whether the conversation is over, and who
-   speaks next; at most ``max_utterances`` utterances.
+   speaks next; at most ``max_utterances`` utterances. With a communication network
+   (config ``network``, see ``govsim.network``) other than ``complete``, talk follows
+   its edges: a speaker may only name a present neighbour as the next speaker (any
+   other name is replaced by the first present neighbour after it in seat order and
+   recorded as an ``invalid_action``; with no neighbour present the discussion ends),
+   and each agent hears, in its observation and ``infos["conversation"]``, only the
+   utterances of its neighbours and its own. The mayor's report and the summary stay
+   public; the scribe summarises what it heard. ``infos["neighbours"]`` lists whom an
+   agent may name. The complete network is the town hall: everyone hears everyone.
 3. SUMMARY: the scribe (the first agent present) sums the talk up in one sentence and
    names the agreed per-person limit, or ``NO_LIMIT`` (-1).
 4. REFLECTION: every agent may state its insights (recorded, not interpreted).
@@ -41,7 +49,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
-from govsim import scenarios
+from govsim import network, scenarios
 from govsim.config import RunConfig, resolve
 from govsim.dynamics import Commons, clip_request
 from govsim.phases import (
@@ -99,6 +107,7 @@ class CommonsEnv(ParallelEnv):
         self.regen = config.regeneration.build()
         self.seats = {seat.name: seat for seat in config.agents}
         self.possible_agents = list(self.seats)
+        self.network = network.for_config(config)  # None: complete, everyone hears everyone
         cap = config.capacity
         amount = functools.partial(spaces.Box, shape=(1,), dtype=np.int64)
         self._observation_space = spaces.Dict(
@@ -232,7 +241,7 @@ class CommonsEnv(ParallelEnv):
         nxt = self._next_speaker(speaker, action)
         self.conversation.append({"speaker": speaker, "text": text})
         self._event("utterance", agent=speaker, text=text, next_speaker=nxt, end=end, turn=len(self.conversation))
-        if end or len(self.conversation) >= self.config.max_utterances:
+        if end or nxt is None or len(self.conversation) >= self.config.max_utterances:
             self.phase = Phase.SUMMARY
         else:
             self.speaker = nxt
@@ -309,10 +318,10 @@ class CommonsEnv(ParallelEnv):
             self._flag_invalid(agent, key, value, "not 0 or 1; used 0")
             return False
 
-    def _next_speaker(self, speaker: str, action: Any) -> str:
+    def _next_speaker(self, speaker: str, action: Any) -> str | None:
         value = self._field(speaker, action, NEXT_SPEAKER)
-        others = [a for a in self.agents if a != speaker]
-        fallback = self.agents[(self.agents.index(speaker) + 1) % len(self.agents)]  # the next seat round
+        allowed = self._addressable(speaker)
+        fallback = allowed[0] if allowed else None  # the next seat round that the speaker may name
         if value is None:
             return fallback
         name = value if isinstance(value, str) else None
@@ -322,10 +331,30 @@ class CommonsEnv(ParallelEnv):
                 name = self.possible_agents[index] if 0 <= index < len(self.possible_agents) else None
             except (TypeError, ValueError, IndexError):
                 name = None
-        if name in others:
+        if name in allowed:
             return name
-        self._flag_invalid(speaker, NEXT_SPEAKER, value, f"not another agent present; {fallback} speaks next")
+        if fallback is None:
+            fix = "no neighbour present; the discussion ends"
+        elif self.network is None:
+            fix = f"not another agent present; {fallback} speaks next"
+        else:
+            fix = f"not a neighbour present; {fallback} speaks next"
+        self._flag_invalid(speaker, NEXT_SPEAKER, value, fix)
         return fallback
+
+    def _addressable(self, speaker: str) -> list[str]:
+        """Present agents the speaker may name next, in seat order starting after it."""
+        i = self.agents.index(speaker)
+        return [a for a in self.agents[i + 1 :] + self.agents[:i] if self._linked(speaker, a)]
+
+    def _linked(self, a: str, b: str) -> bool:
+        return self.network is None or self.network.has_edge(a, b)
+
+    def _heard(self, agent: str) -> list[dict[str, Any]]:
+        """The turns an agent heard: all of them, or on a network its neighbours' and its own."""
+        if self.network is None:
+            return self.conversation
+        return [t for t in self.conversation if t["speaker"] == agent or self._linked(agent, t["speaker"])]
 
     def _flag_invalid(self, agent: str, key: str, value: Any, fix: str) -> None:
         shown = value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)[:80]
@@ -346,7 +375,6 @@ class CommonsEnv(ParallelEnv):
 
     def _observations(self) -> dict[str, dict[str, Any]]:
         report = sanitize("\n".join(self.report_lines))
-        conversation = sanitize("\n".join(f"{t['speaker']}: {t['text']}" for t in self.conversation))
         threshold = self.threshold if self.config.universalization else -1
         return {
             a: {
@@ -360,7 +388,7 @@ class CommonsEnv(ParallelEnv):
                 "n_agents": len(self.agents),
                 "acting": int(self.acting(a)),
                 "report": report,
-                "conversation": conversation,
+                "conversation": sanitize("\n".join(f"{t['speaker']}: {t['text']}" for t in self._heard(a))),
                 "text": sanitize(self._describe(a)),
             }
             for a in self.agents
@@ -381,7 +409,7 @@ class CommonsEnv(ParallelEnv):
             h = self.last_harvest[agent]
             lines.append(say("harvest_report", wanted=h["wanted"], caught=h["caught"], stock_after=self.commons.stock))
         lines += self.report_lines
-        lines += [f"{t['speaker']}: {t['text']}" for t in self.conversation]
+        lines += [f"{t['speaker']}: {t['text']}" for t in self._heard(agent)]
         if self.phase in (Phase.REFLECTION, Phase.DONE) and self.summary_text:
             lines.append(self.summary_text)
         return "\n".join(lines)
@@ -392,14 +420,20 @@ class CommonsEnv(ParallelEnv):
             "month": self.month,
             "date": month_date(self.month),
             "present": list(self.agents),
-            "conversation": [dict(t) for t in self.conversation],
             "summary": self.summary_text,
             "speaker": self.speaker if self.phase == Phase.DISCUSSION else None,
         }
         if self.config.universalization:
             shared["threshold"] = self.threshold
         return {
-            a: {**shared, "acting": self.acting(a), "invalid": list(self._invalid.get(a, []))} for a in self.agents
+            a: {
+                **shared,
+                "conversation": [dict(t) for t in self._heard(a)],
+                "neighbours": [b for b in self.agents if b != a and self._linked(a, b)],
+                "acting": self.acting(a),
+                "invalid": list(self._invalid.get(a, [])),
+            }
+            for a in self.agents
         }
 
     # ------------------------------------------------------------------ resuming

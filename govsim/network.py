@@ -245,6 +245,16 @@ def _add_utterance(graph: nx.DiGraph, event: dict[str, Any]) -> None:
             graph.add_edge(speaker, target, weight=1, months=[month])
 
 
+def run_graph(events: Iterable[dict[str, Any]], config: RunConfig) -> nx.DiGraph:
+    """``conversation_graph`` plus the run's communication network (graph attributes
+    ``network``, the config string, and ``network_edges``, ``None`` when complete)."""
+    graph = conversation_graph(events)
+    links = for_config(config)
+    graph.graph["network"] = config.network
+    graph.graph["network_edges"] = None if links is None else [list(edge) for edge in links.edges()]
+    return graph
+
+
 def graph_to_json(graph: nx.Graph) -> dict[str, Any]:
     """Node-link JSON (``nodes``/``edges`` keys), as saved in ``graph.json``."""
     data = nx.node_link_data(graph, edges="edges")

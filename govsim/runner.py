@@ -24,9 +24,9 @@ import numpy as np
 import agents as agent_registry
 from agents.base import Agent, AgentContext
 from envs import commons_v0
-from govsim import metrics
+from govsim import metrics, network
 from govsim.config import RunConfig
-from govsim.runlog import RunWriter, read_run
+from govsim.runlog import RunWriter, read_run, write_graph
 
 MonthCallback = Callable[[RunConfig, int], None]
 
@@ -113,6 +113,7 @@ class Episode:
         finally:
             self.writer.close()
         events = read_run(self.directory).events
+        write_graph(self.directory, network.graph_to_json(network.run_graph(events, self.config)))
         summary = {
             "metrics": metrics.episode_metrics(events, self.config),
             "counters": metrics.counters(events),
