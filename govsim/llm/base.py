@@ -7,6 +7,7 @@ of agents, envs or the web.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,6 +33,16 @@ class Constraint:
     def __post_init__(self) -> None:
         if (self.regex is None) == (self.choice is None):
             raise ValueError("Constraint takes exactly one of regex or choice")
+
+    @property
+    def pattern(self) -> str:
+        """The regex a reply must match in full (a choice becomes an alternation)."""
+        if self.choice is not None:
+            return "(?:" + "|".join(re.escape(c) for c in self.choice) + ")"
+        return self.regex  # type: ignore[return-value]
+
+    def matches(self, text: str) -> bool:
+        return re.fullmatch(self.pattern, text) is not None
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,11 @@ class Completion:
 
 class LLMError(RuntimeError):
     """The backend could not answer (engine died, server unreachable); one-line message."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first message line, for one-line ``LLMError`` messages."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class LLM(ABC):
