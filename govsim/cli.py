@@ -80,7 +80,7 @@ def run(
 ) -> None:
     """Run episodes and print their metrics."""
     import agents as agent_types
-    from govsim import runner
+    from govsim import network, runner
 
     overrides = parse_overrides(set_)
     for key, value in {
@@ -98,6 +98,7 @@ def run(
         configs = [base.model_copy(update={"seed": s}) for s in seed_list]
         for seat in base.agents:
             agent_types.get(seat.type)  # an unknown type fails here, before anything runs
+        network.for_config(base)  # and so does a bad network
         root = out or default_out(base)
         jobs = [(cfg, root / f"seed{cfg.seed}") for cfg in configs]
         bar, on_month = runner.progress_bar(sum(c.months for c in configs), enabled=progress)
@@ -116,22 +117,33 @@ def run(
 def report(
     dirs: list[Path] = typer.Argument(..., help="Run or sweep directories."),
     fmt: str = typer.Option("markdown", "--format", help="markdown or csv."),
-    by: str = typer.Option("scenario,experiment,model,agents", help="Comma-separated grouping keys."),
+    by: Optional[str] = typer.Option(
+        None, help="Comma-separated grouping keys, config keys too (default: scenario,experiment,model,agents "
+        "and a sweep's grid keys)."
+    ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table as CSV to this file."),
+    km: Optional[Path] = typer.Option(None, "--km", help="Write Kaplan-Meier survival curves per group (CSV)."),
 ) -> None:
     """The metrics table over runs: mean ± 95 % CI per group."""
-    from govsim.report import runs_frame, summary_table, to_markdown
+    from govsim.report import GROUP_KEYS, km_curves, runs_frame, summary_table, to_markdown
+    from govsim.sweep import group_keys
 
     if fmt not in ("markdown", "csv"):
         fail(f"--format {fmt!r}: use markdown or csv")
     missing = [str(d) for d in dirs if not d.exists()]
     if missing:
         fail(f"no such directory: {', '.join(missing)}")
-    frame = runs_frame(dirs)
+    keys = by.split(",") if by else [*GROUP_KEYS, *group_keys(dirs)]
+    frame = runs_frame(dirs, keys=keys)
     if frame.empty:
         fail(f"no runs found under {', '.join(map(str, dirs))} (a run directory holds events.jsonl)")
-    table = summary_table(frame, by=by.split(","))
+    table = summary_table(frame, by=keys)
     text = to_markdown(table) if fmt == "markdown" else table.to_csv(index=False)
+    if csv:
+        table.to_csv(csv, index=False)
+    if km:
+        km_curves(frame, by=keys).to_csv(km, index=False)
     unfinished = int((~frame["finished"]).sum())
     if output:
         output.write_text(text + "\n")
@@ -139,6 +151,56 @@ def report(
         typer.echo(text)
     if unfinished:
         typer.echo(f"{unfinished} unfinished run(s) left out of the table", err=True)
+
+
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="A sweep file (see experiments/)."),
+    out: Path = typer.Option(Path("runs"), help="Cells go to OUT/<sweep name>/<cell id>/."),
+    set_: list[str] = typer.Option([], "--set", help="Override KEY=VALUE in every cell, e.g. agent=conditional."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the cells and their status; run nothing."),
+    shard: Optional[str] = typer.Option(None, help="Run only slice i/n of the cells (0 <= i < n), e.g. 0/4."),
+    max_cells: Optional[int] = typer.Option(None, help="Most cells running at once (default: all)."),
+    executor: str = typer.Option("local", help="local (this process, one shared LLM pool) or ray."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local one)."),
+    ray_num_cpus: float = typer.Option(1.0, help="CPUs each Ray task asks for."),
+    ray_num_gpus: Optional[float] = typer.Option(None, help="GPUs each Ray task asks for (default: 1 for a local model on a GPU cluster)."),
+    ray_batch: int = typer.Option(1, help="Cells per Ray task; they share its engine."),
+    restart: bool = typer.Option(False, help="Start every cell over instead of skipping or resuming."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Run a sweep: every cell of a grid of configs, concurrently; resumable."""
+    from govsim import sweep as sweeps
+
+    if executor not in ("local", "ray"):
+        fail(f"--executor {executor!r}: use local or ray")
+    if (max_cells is not None and max_cells < 1) or ray_batch < 1 or ray_num_cpus < 0 or (ray_num_gpus or 0) < 0:
+        fail("--max-cells and --ray-batch must be >= 1, --ray-num-cpus and --ray-num-gpus >= 0")
+    try:
+        spec = sweeps.load(file)
+        cells = sweeps.expand(spec, out, parse_overrides(set_))
+        cells = sweeps.select_shard(cells, shard) if shard else cells
+    except ConfigError as exc:
+        fail(str(exc))
+    typer.echo(sweeps.describe(cells))
+    if dry_run or not cells:
+        return
+    root = sweeps.write_definition(spec, out)
+    if executor == "ray":
+        from govsim.sweep_ray import run_ray
+
+        outcomes = run_ray(cells, address, ray_num_cpus, ray_num_gpus, ray_batch, not restart, progress)
+    else:
+        outcomes = sweeps.run_local(cells, max_cells, not restart, progress)
+    failed = [o for o in outcomes if "error" in o]
+    for o in failed:
+        typer.secho(f"cell {o['cell']} failed: {o['error']}", err=True, fg="red")
+    skipped = sum(o["skipped"] for o in outcomes)
+    typer.echo(f"{len(outcomes) - skipped - len(failed)} cells run, {skipped} already finished, {len(failed)} failed")
+    typer.echo(f"report: govsim report {root}")
+    if failed:
+        raise typer.Exit(1)
+
 
 
 def _print_table(dirs: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""Tables of metrics over runs: mean ± 95 % CI per group, as markdown or CSV.
+"""Tables of metrics over runs: mean ± 95 % CI per group, as markdown or CSV, and
+Kaplan–Meier survival curves per group.
 
 Reads run directories through ``govsim.runlog`` only; a run without a summary is listed
 as unfinished and left out of the means.
@@ -6,9 +7,12 @@ as unfinished and left out of the means.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
+
+import numpy as np
 
 import pandas as pd
 from scipy import stats
@@ -19,8 +23,13 @@ from govsim.runlog import find_runs, read_run
 GROUP_KEYS = ("scenario", "experiment", "model", "agents")
 
 
-def runs_frame(roots: Iterable[str | Path]) -> pd.DataFrame:
-    """One row per run found under the roots: identity, metrics, counters, status."""
+def runs_frame(roots: Iterable[str | Path], keys: Iterable[str] = ()) -> pd.DataFrame:
+    """One row per run found under the roots: identity, metrics, counters, status.
+
+    ``keys`` adds a column per config key (dotted: ``regeneration.rule``, ``network``)
+    with the run's value, e.g. to group a sweep by its grid.
+    """
+    keys = list(keys)
     rows = []
     for root in roots:
         for path in find_runs(root):
@@ -37,10 +46,24 @@ def runs_frame(roots: Iterable[str | Path]) -> pd.DataFrame:
                 "finished": run.finished,
                 "problems": "; ".join(run.problems if not run.finished else []),
             }
+            row.update({k: config_value(cfg, k) for k in keys if k not in row})
             row.update({k: summary.get("metrics", {}).get(k) for k in METRICS})
             row.update({k: summary.get("counters", {}).get(k, 0) for k in COUNTERS})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def config_value(config: dict[str, Any], dotted: str) -> Any:
+    """A run config's value at ``a.b.c`` (lists and mappings as JSON text, so they group)."""
+    node: Any = config
+    for part in dotted.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    return json.dumps(node, sort_keys=True) if isinstance(node, (dict, list)) else node
 
 
 def _agent_mix(seats: dict[str, str | None]) -> str:
@@ -101,3 +124,42 @@ def to_markdown(table: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"
     body = ["| " + " | ".join(map(str, row)) + " |" for row in shown.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+def group_label(key: Any) -> str:
+    """A groupby key as one label, e.g. ``fishery / default / - / conditional*5``."""
+    return " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+
+
+def km_curves(frame: pd.DataFrame, by: Iterable[str] = GROUP_KEYS) -> pd.DataFrame:
+    """Kaplan–Meier survival of the commons per group, month by month (finished runs).
+
+    A run is an observed collapse at its ``survival_time``, or censored there when it
+    survived. Returns columns ``group`` (``group_label``), ``month`` (0 to the longest
+    run), ``survival`` and its 95 % CI ``ci_low``/``ci_high`` (exponential Greenwood).
+    """
+    from lifelines import KaplanMeierFitter
+
+    columns = ["group", "month", "survival", "ci_low", "ci_high"]
+    by = [k for k in by if k in frame.columns]
+    done = frame[frame["finished"]] if "finished" in frame.columns else frame
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    parts = []
+    for key, group in done.groupby(by, dropna=False, sort=True):
+        durations = group["survival_time"].astype(float)
+        months = np.arange(0, int(durations.max()) + 1)
+        fitter = KaplanMeierFitter().fit(durations, ~group["survived"].astype(bool), timeline=months)
+        ci = fitter.confidence_interval_survival_function_
+        parts.append(
+            pd.DataFrame(
+                {
+                    "group": group_label(key),
+                    "month": months,
+                    "survival": fitter.survival_function_.iloc[:, 0].to_numpy(),
+                    "ci_low": ci.iloc[:, 0].to_numpy(),
+                    "ci_high": ci.iloc[:, 1].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)[columns]

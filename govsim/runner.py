@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import nullcontext
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 import numpy as np
 
@@ -170,18 +170,25 @@ async def run_episodes(
     on_month: MonthCallback | None = None,
 ) -> list[EpisodeResult]:
     """Run episodes concurrently in this process, sharing one LLM pool (one engine per model)."""
-    own_pool = pool is None and needs_llm([cfg for cfg, _ in jobs])
-    if own_pool:
-        from govsim.llm.pool import LLMPool
-
-        pool = LLMPool()
-    try:
+    async with llm_pool([cfg for cfg, _ in jobs], pool) as shared:
         return list(
-            await asyncio.gather(*(Episode(cfg, out, pool, on_month).run(resume=resume) for cfg, out in jobs))
+            await asyncio.gather(*(Episode(cfg, out, shared, on_month).run(resume=resume) for cfg, out in jobs))
         )
+
+
+@asynccontextmanager
+async def llm_pool(configs: list[RunConfig], pool: Any = None) -> AsyncIterator[Any]:
+    """``pool`` itself, or a new pool closed on exit when a seat of these configs needs an LLM."""
+    if pool is not None or not needs_llm(configs):
+        yield pool
+        return
+    from govsim.llm.pool import LLMPool
+
+    own = LLMPool()
+    try:
+        yield own
     finally:
-        if own_pool:
-            await pool.aclose()
+        await own.aclose()
 
 
 def run(config: RunConfig, directory: str | Path, resume: bool = True, pool: Any = None) -> EpisodeResult:
