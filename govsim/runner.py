@@ -72,7 +72,7 @@ class Episode:
             if cls.needs_llm:
                 if self.pool is None:
                     raise RuntimeError(f"agent {seat.name!r} of type {seat.type!r} needs an LLM, but none was given")
-                from govsim.llm.pool import LoggedLLM
+                from govsim.llm import LoggedLLM
 
                 tags = (("seed", self.config.seed), ("agent", seat.name))
                 llm = LoggedLLM(self.pool.get(self.config.llm, model=seat.model, backend=seat.backend), emit, tags)
@@ -184,7 +184,7 @@ async def llm_pool(configs: list[RunConfig], pool: Any = None) -> AsyncIterator[
         return
     from govsim.llm.pool import LLMPool
 
-    own = LLMPool()
+    own = LLMPool(configs[0].llm)  # its max_concurrency holds for all episodes
     try:
         yield own
     finally:

@@ -1,11 +1,12 @@
 """Backends built from configuration, one shared engine per (backend, model).
 
-The runner makes one ``LLMPool`` per process and hands ``pool.get(...)`` to every agent
-of every episode, so all their calls meet in the same engine and batch there. The pool
-also enforces ``max_concurrency`` (1 reproduces the reference's one call at a time),
-fills in the configured LoRA adapter (``extra["adapter"]``: the one used), and counts the
-calls in flight: ``extra["in_flight"]`` is how many other calls were in an engine when
-this one entered.
+The runner makes one ``LLMPool`` per process and hands ``pool.get(run_config.llm, ...)``
+to every agent of every episode, so all their calls meet in the same engine and batch
+there. The pool also enforces ``max_concurrency`` (1 reproduces the reference's one call
+at a time; the pool's config, else the first config given to ``get``), fills in the LoRA
+adapter of the config given to ``get`` (``extra["adapter"]``: the one used; episodes
+with different adapters share one engine), and counts the calls in flight:
+``extra["in_flight"]`` is how many other calls were in an engine when this one entered.
 """
 
 from __future__ import annotations
@@ -63,23 +64,38 @@ def make_llm(backend: str, model: str, config: LLMConfig, seed: int = 0) -> LLM:
 
 
 class LLMPool:
-    def __init__(self, config: LLMConfig, *, seed: int = 0, factory: Factory = make_llm) -> None:
+    def __init__(
+        self, config: LLMConfig | None = None, *, seed: int = 0, factory: Factory = make_llm
+    ) -> None:
         self.config = config
         self._seed = seed
         self._factory = factory
         self._engines: dict[tuple[str, str], LLM] = {}
-        self._views: dict[tuple[str, str], _PooledLLM] = {}
-        self._limit = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
+        self._views: dict[tuple[str, str, str | None], _PooledLLM] = {}
+        self._limit: asyncio.Semaphore | None = None
+        self._limit_set = False
+        if config is not None:
+            self._set_limit(config)
         self.in_flight = 0
         self.max_in_flight = 0
 
-    def get(self, model: str | None = None, backend: str | None = None) -> LLM:
-        """The LLM for a seat: ``model``/``backend`` override the config's (None keeps them)."""
-        key = (resolve_backend(backend or self.config.backend), model or self.config.model)
-        if key not in self._views:
-            self._engines[key] = self._factory(key[0], key[1], self.config, self._seed)
-            self._views[key] = _PooledLLM(self, self._engines[key])
-        return self._views[key]
+    def get(self, config: LLMConfig | None = None, model: str | None = None, backend: str | None = None) -> LLM:
+        """The LLM for a seat: ``config`` (default: the pool's) with ``model``/``backend`` overriding it."""
+        config = config or self.config or LLMConfig()
+        self._set_limit(config)
+        key = (resolve_backend(backend or config.backend), model or config.model)
+        if key not in self._engines:
+            self._engines[key] = self._factory(key[0], key[1], config, self._seed)
+        view = (*key, config.adapter)
+        if view not in self._views:
+            self._views[view] = _PooledLLM(self, self._engines[key], config.adapter)
+        return self._views[view]
+
+    def _set_limit(self, config: LLMConfig) -> None:
+        """The first config seen sets the pool-wide concurrency limit."""
+        if not self._limit_set:
+            self._limit_set = True
+            self._limit = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
 
     @property
     def engines(self) -> dict[tuple[str, str], LLM]:
@@ -91,9 +107,9 @@ class LLMPool:
         for engine in engines:
             await engine.aclose()
 
-    async def _call(self, llm: LLM, request: Request) -> Completion:
-        if request.adapter is None and self.config.adapter is not None:
-            request = dataclasses.replace(request, adapter=self.config.adapter)
+    async def _call(self, llm: LLM, request: Request, adapter: str | None = None) -> Completion:
+        if request.adapter is None and adapter is not None:
+            request = dataclasses.replace(request, adapter=adapter)
         async with self._limit or nullcontext():
             others = self.in_flight
             self.in_flight += 1
@@ -114,14 +130,14 @@ class LLMPool:
 class _PooledLLM(LLM):
     """What agents hold: the engine behind the pool's limit and counters."""
 
-    def __init__(self, pool: LLMPool, engine: LLM) -> None:
-        self._pool, self.engine = pool, engine
+    def __init__(self, pool: LLMPool, engine: LLM, adapter: str | None = None) -> None:
+        self._pool, self.engine, self.adapter = pool, engine, adapter
         self.name, self.model = engine.name, engine.model
         self.supports_constraints = engine.supports_constraints
         self.supports_adapters = engine.supports_adapters
 
     async def complete(self, request: Request) -> Completion:
-        return await self._pool._call(self.engine, request)
+        return await self._pool._call(self.engine, request, self.adapter)
 
     async def aclose(self) -> None:
         """Nothing: the pool owns the engine."""
