@@ -29,7 +29,7 @@ import torch
 
 from govsim.llm.base import LLM, Completion, LLMError, Request, first_line
 from govsim.llm.batcher import MicroBatcher
-from govsim.llm.constrain import RegexConstraint, TokenTable, top_p_filter
+from govsim.llm.constrain import RegexConstraint, TokenTable, sample
 
 
 @dataclass
@@ -231,7 +231,7 @@ class TransformersLLM(LLM):
                 row.finish = "stop"
                 return 0
         else:
-            token = _sample(logits, sampling.temperature, sampling.top_p, row.generator)
+            token = sample(logits, sampling.temperature, sampling.top_p, row.generator)
         row.tokens.append(token)
         if token in self._eos:
             row.finish = "stop"
@@ -269,16 +269,6 @@ def _render(tokenizer: Any, messages: tuple[dict[str, str], ...]) -> str:
     if tokenizer.chat_template:
         return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
     return "".join(f"{m['role']}: {m['content']}\n\n" for m in messages) + "assistant:"
-
-
-def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> int:
-    if temperature <= 0:
-        return int(logits.argmax())
-    probs = torch.softmax(logits / temperature, dim=-1)
-    if top_p >= 1.0:
-        return int(torch.multinomial(probs, 1, generator=generator))
-    sorted_probs, order = probs.sort(descending=True)
-    return int(order[torch.multinomial(top_p_filter(sorted_probs, top_p), 1, generator=generator)])
 
 
 def _fingerprint(request: Request) -> str:
