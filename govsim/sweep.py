@@ -150,7 +150,8 @@ def _resolve_cell(sweep: Sweep, settings: dict[str, Any], overrides: dict[str, A
                 checked_types.add(seat.type)
         network.for_config(config)
     except (ConfigError, scenarios.ScenarioError, KeyError) as exc:
-        raise ConfigError(f"sweep {sweep.name}, cell {where}: {str(exc).strip(chr(39) + chr(34))}") from None
+        message = str(exc).strip("'\"")  # a KeyError's message comes quoted
+        raise ConfigError(f"sweep {sweep.name}, cell {where}: {message}") from None
     return config
 
 
