@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
@@ -89,12 +90,18 @@ def _load_builtin() -> None:
         pass
 
 
-def registered() -> dict[str, type[Agent]]:
-    """All agent types: built-in ones and those installed through entry points."""
+@lru_cache(maxsize=1)
+def _load_installed() -> None:
+    """Built-in types and those of installed packages, scanned once per process."""
     _load_builtin()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in _REGISTRY:
             _REGISTRY[ep.name] = ep.load()
+
+
+def registered() -> dict[str, type[Agent]]:
+    """All agent types: built-in, installed through entry points, and registered at run time."""
+    _load_installed()
     return dict(_REGISTRY)
 
 

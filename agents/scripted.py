@@ -2,7 +2,7 @@
 
 They also take part in the discussion with the scenario's templated sentences (its
 ``scripted`` section): each proposes a per-person limit (or none), hands the word to the
-next seat, and ends the talk once everyone present has spoken. As scribe, a scripted
+next neighbour who has not spoken, and ends the talk once all it can reach have spoken. As scribe, a scripted
 agent reports the limit most speakers proposed. So a scripted run exercises every phase.
 
 - ``greedy``: asks for the whole stock.
@@ -64,9 +64,10 @@ class ScriptedAgent(Agent):
             text = say("propose", caught=caught, limit=self._proposed_limit(observation))
         else:
             text = say("no_proposal", caught=caught)
+        reachable = info.get("neighbours", [a for a in present if a != self.name])  # whom it may name
         spoken = {turn["speaker"] for turn in info["conversation"]} | {self.name}
-        waiting = [a for a in present if a not in spoken]
-        nxt = waiting[0] if waiting else present[(present.index(self.name) + 1) % len(present)]
+        waiting = [a for a in reachable if a not in spoken]
+        nxt = waiting[0] if waiting else reachable[0]
         return {
             UTTERANCE: text,
             NEXT_SPEAKER: [seat.name for seat in self.ctx.config.agents].index(nxt),

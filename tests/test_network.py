@@ -111,8 +111,7 @@ def test_ring_differs_from_complete_only_in_who_talks(tmp_path):
     ring = network.build("ring", NAMES)
     for e in runs["ring"].of_type("utterance"):
         assert ring.has_edge(e["agent"], e["next_speaker"])
-    fixes = [e["fix"] for e in runs["ring"].of_type("invalid_action")]
-    assert fixes and all("not a neighbour present" in f for f in fixes)  # the scripted agents name non-neighbours
+    assert not runs["ring"].of_type("invalid_action")  # scripted agents name only neighbours
     assert not runs["complete"].of_type("invalid_action")
     saved = network.graph_from_json(json.loads((tmp_path / "ring" / "graph.json").read_text()))
     assert saved.graph["network"] == "ring" and len(saved.graph["network_edges"]) == 5
@@ -137,3 +136,17 @@ def test_agents_hear_only_their_neighbours():
     full = commons_v0.parallel_env(agent="conditional", seed=0)
     _, infos = full.reset(seed=0)
     assert infos["John"]["neighbours"] == ["Kate", "Jack", "Emma", "Luke"]
+
+
+def test_naming_a_non_neighbour_is_replaced_and_recorded():
+    env = commons_v0.parallel_env(network="ring", months=1)
+    env.reset(seed=0)
+    env.step({a: {"harvest": 1} for a in env.agents})
+    speaker = env.speaker
+    ring = network.build("ring", NAMES)
+    stranger = next(a for a in NAMES if a != speaker and not ring.has_edge(speaker, a))
+    _, _, _, _, infos = env.step(
+        {a: {"utterance": "hi", "next_speaker": NAMES.index(stranger), "end_conversation": 0} for a in env.agents}
+    )
+    assert ring.has_edge(speaker, env.speaker)
+    assert any("not a neighbour present" in line for line in infos[speaker]["invalid"])
