@@ -203,6 +203,37 @@ def sweep(
 
 
 @app.command()
+def dashboard(
+    root: Path = typer.Argument(Path("runs"), help="The folder of runs to show (searched recursively)."),
+    port: int = typer.Option(8501, help="Local port to serve on."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 serves other machines too."),
+) -> None:
+    """Open the web dashboard (Streamlit) over a folder of runs."""
+    import importlib.util
+    import os
+    import subprocess
+
+    if importlib.util.find_spec("streamlit") is None:
+        fail("the dashboard needs streamlit: pip install -e '.[web]'")
+    if not root.is_dir():
+        fail(f"no such directory: {root} (give the folder your runs were written to, e.g. runs/)")
+    import web
+
+    app_file = Path(list(web.__path__)[0]) / "app.py"  # __path__: also right for an editable namespace install
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port), "--server.address", host,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+        "--", "--root", str(root.resolve()),
+    ]
+    typer.echo(f"dashboard over {root} at http://{host}:{port} (Ctrl+C stops it)")
+    try:
+        code = subprocess.call(command, env={**os.environ, "GOVSIM_RUNS": str(root.resolve())})
+    except KeyboardInterrupt:  # Streamlit got the Ctrl+C too and stops by itself
+        code = 0
+    raise typer.Exit(code)
+
+
+@app.command()
 def subskills(
     model: Optional[str] = typer.Option(None, help="'embedded', a model folder, a GGUF file or a hub name."),
     backend: Optional[str] = typer.Option(None, help="LLM backend: auto, vllm, transformers, openai, fake."),

@@ -1,0 +1,143 @@
+"""Streamlit pieces every page shares: the run root, cached loading, the run picker,
+problem warnings and the guard that turns an unexpected error into one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import streamlit as st
+
+from govsim.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, RunData, find_runs, read_run
+from web import data
+
+ROOT_ENV = "GOVSIM_RUNS"  # set by `govsim dashboard DIR`
+log = logging.getLogger("govsim.web")
+
+
+def default_root() -> str:
+    """The run root: ``-- --root DIR`` after ``streamlit run web/app.py``, else $GOVSIM_RUNS, else runs/."""
+    args = sys.argv[1:]
+    if "--root" in args and args.index("--root") + 1 < len(args):
+        return args[args.index("--root") + 1]
+    return os.environ.get(ROOT_ENV) or "runs"
+
+
+def root() -> Path:
+    return Path(st.session_state.get("root") or default_root()).expanduser()
+
+
+def guarded(render: Callable[[], None]) -> None:
+    """Run a page body; an unexpected error becomes one st.error line, never a traceback.
+
+    Streamlit's own control flow (st.rerun, st.switch_page, st.stop) raises BaseException
+    subclasses, which pass through untouched.
+    """
+    try:
+        render()
+    except Exception as exc:  # the page must stay usable whatever a run log holds
+        log.exception("dashboard page failed")
+        st.error(f"This part of the page could not be shown: {type(exc).__name__}: {exc}")
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _stamp(path: Path) -> tuple:
+    """What changes when a run directory changes (sizes and modification times)."""
+    stamp = []
+    for name in (EVENTS_FILE, SUMMARY_FILE, CONFIG_FILE):
+        try:
+            st_ = (path / name).stat()
+            stamp.append((name, st_.st_size, st_.st_mtime_ns))
+        except OSError:
+            stamp.append((name, None, None))
+    return tuple(stamp)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _read(path: str, stamp: tuple) -> RunData:
+    # cache_resource shares one RunData instead of copying it on every rerun; pages only read it.
+    return read_run(path)
+
+
+def load_run(path: str | Path) -> RunData:
+    """read_run, cached until one of the run's files changes."""
+    return _read(str(path), _stamp(Path(path)))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _runs(root_dir: str, stamps: tuple) -> pd.DataFrame:
+    frame = data.runs_table(root_dir, load=load_run)
+    if not frame.empty:
+        latest = {path: max(mtime or 0 for _, _, mtime in stamp) for path, stamp in stamps}
+        frame["updated"] = pd.to_datetime([latest.get(path, 0) for path in frame["run"]], unit="ns")
+    return frame
+
+
+def runs(root_dir: Path) -> pd.DataFrame:
+    """Every run under the root (``web.data.runs_table`` plus when each last changed),
+    cached until a run changes."""
+    if not root_dir.is_dir():
+        return pd.DataFrame()
+    return _runs(str(root_dir), tuple((str(p), _stamp(p)) for p in find_runs(root_dir)))
+
+
+# ---------------------------------------------------------------------------- widgets
+
+
+def no_runs(root_dir: Path) -> None:
+    if not root_dir.exists():
+        st.info(f"The folder {root_dir} does not exist. Choose a run folder in the sidebar.")
+    else:
+        st.info(f"No runs under {root_dir} yet. Start some with `govsim run --seeds 0-4 --out {root_dir}/demo`.")
+
+
+def pick_run(frame: pd.DataFrame, key: str, label: str = "Run", prefer: str | None = None) -> Path:
+    """A run picker shared across pages: the choice follows the user from page to page.
+
+    The first choice is the ``?run=`` query parameter, then the run picked on another
+    page, then ``prefer``, then the first run.
+    """
+    names = list(frame["name"])
+    wanted = st.query_params.get("run") or st.session_state.get("selected_run") or prefer
+    index = names.index(wanted) if wanted in names else 0
+    if st.session_state.get(key) not in names:
+        st.session_state.pop(key, None)
+    name = st.selectbox(label, names, index=index, key=key)
+    st.session_state["selected_run"] = name
+    if st.query_params.get("run") != name:
+        st.query_params["run"] = name
+    return Path(frame.loc[frame["name"] == name, "run"].iloc[0])
+
+
+def describe(run: RunData) -> str:
+    """One line naming a run: scenario · experiment · agents · seed · model."""
+    who = data.identity(run)
+    mix = ", ".join(f"{n} ({t})" for n, t in who["agents"].items()) or "agents unknown"
+    model = who["model"] or "scripted agents"
+    return f"{who['scenario'] or '?'} · {who['experiment'] or '?'} · seed {who['seed']} · {model} · {mix}"
+
+
+def show_problems(run: RunData) -> None:
+    """Say plainly what is missing or broken in a run's log; what is valid is still shown."""
+    if not run.problems:
+        return
+    kind = data.status(run)
+    head = {
+        data.UNFINISHED: "This run is unfinished (still running, or killed): showing the months logged so far.",
+        data.DAMAGED: "This run's log is damaged: showing what is valid.",
+    }.get(kind, "This run's log has problems: showing what is valid.")
+    st.warning(head + "\n\n" + "\n".join(f"- {p}" for p in run.problems))
+
+
+def sidebar() -> None:
+    """The run-folder input shown on every page."""
+    if "root" not in st.session_state:
+        st.session_state["root"] = default_root()
+    st.sidebar.text_input("Run folder", key="root", help="A folder holding run directories (searched recursively).")
