@@ -12,6 +12,7 @@ import pytest
 from govsim.config import LLMConfig
 from govsim.llm import Constraint, LLMError, LLMPool, LoggedLLM, Request, Sampling, resolve_backend
 from govsim.llm import embedded
+from govsim.llm import pool as pool_module
 from govsim.llm.batcher import MicroBatcher
 from govsim.llm.fake import FakeLLM
 
@@ -49,9 +50,11 @@ def test_pool_shares_one_engine_per_backend_and_model():
     assert pool.engines == {}
 
 
-def test_resolve_backend():
+def test_resolve_backend(monkeypatch):
     assert resolve_backend("fake") == "fake"
-    assert resolve_backend("auto") in ("vllm", "transformers")
+    for available, backend in ((True, "vllm"), (False, "transformers")):
+        monkeypatch.setattr(pool_module, "vllm_available", lambda: available)
+        assert resolve_backend("auto") == backend
     with pytest.raises(LLMError, match="unknown LLM backend"):
         resolve_backend("llamacpp")
 
