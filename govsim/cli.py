@@ -211,7 +211,6 @@ def dashboard(
     """Open the web dashboard (Streamlit) over a folder of runs."""
     import importlib.util
     import os
-    import subprocess
 
     if importlib.util.find_spec("streamlit") is None:
         fail("the dashboard needs streamlit: pip install -e '.[web]'")
@@ -226,11 +225,9 @@ def dashboard(
         "--", "--root", str(root.resolve()),
     ]
     typer.echo(f"dashboard over {root} at http://{host}:{port} (Ctrl+C stops it)")
-    try:
-        code = subprocess.call(command, env={**os.environ, "GOVSIM_RUNS": str(root.resolve())})
-    except KeyboardInterrupt:  # Streamlit got the Ctrl+C too and stops by itself
-        code = 0
-    raise typer.Exit(code)
+    sys.stdout.flush()
+    # Become the server rather than wait on it, so stopping this process stops Streamlit too.
+    os.execve(sys.executable, command, {**os.environ, "GOVSIM_RUNS": str(root.resolve())})
 
 
 @app.command()
