@@ -174,3 +174,14 @@ def test_other_scenarios_and_no_communication(scenario):
     assert {r.tag_dict["purpose"] for r in llm.requests} == {"harvest", "reflect"}
     assert env.scenario.vocabulary.harvesters in llm.requests[0].messages[0]["content"]
     assert not any(m.kind == "chat" for m in agents["John"].memory)
+
+
+def test_on_a_ring_network_speakers_name_only_neighbours():
+    env = parallel_env(months=1, network="ring", agents=seats(4, importance=5))
+    llm, events = FakeLLM(by_purpose), []
+    agents = make_agents(env, llm, events)
+    log = run(env, agents)
+    utterances = [e for e in log if e["type"] == "utterance"]
+    assert utterances and not any(e["type"] == "invalid_action" for e in log)
+    asked = [r for r in llm.requests if r.tag_dict["purpose"] == "converse_next"]  # Kate may not name Kate
+    assert asked and all(len(r.constraint.choice) == 2 for r in asked)  # the two ring neighbours

@@ -168,10 +168,11 @@ def test_fixed_importance_asks_nothing():
 # ---------------------------------------------------------------- converse
 
 
-def speak(asker, prompts, present=PRESENT):
+def speak(asker, prompts, present=PRESENT, others=None):
+    others = [p for p in present if p != "John"] if others is None else others
     return asyncio.run(
         converse.speak(
-            asker, prompts, np.random.default_rng(0), "SYS", date="2024-01-01", present=present,
+            asker, prompts, np.random.default_rng(0), "SYS", date="2024-01-01", present=present, others=others,
             memories="1. m", conversation="Mayor: report", month=1,
         )
     )
@@ -202,6 +203,15 @@ def test_converse_with_one_other_needs_no_name():
     asker, prompts, llm, events = kit(["Response: Hi.\nConversation conclusion by me: yes\nNext speaker: me"])
     turn = speak(asker, prompts, present=["John", "Kate"])
     assert turn.next_speaker == "Kate" and len(llm.requests) == 1 and not events
+
+
+def test_converse_names_only_the_given_others_and_none_when_isolated():
+    asker, prompts, llm, events = kit(["Response: Hi.\nConversation conclusion by me: no\nNext speaker: Kate"])
+    assert speak(asker, prompts, others=["Jack"]).next_speaker == "Jack" and len(llm.requests) == 1
+    asker, prompts, llm, events = kit(["Hi.", "Response: Hi.\nConversation conclusion by me: no"])
+    turn = speak(asker, prompts, others=[])
+    assert (turn.utterance, turn.next_speaker) == ("Hi.", None) and not events
+    assert "Next speaker" not in llm.requests[1].constraint.regex
 
 
 def test_converse_fallbacks_are_reported():

@@ -107,14 +107,18 @@ class GenerativeAgent(Agent):
         report, talk = str(observation["report"]), str(observation["conversation"])
         turns = info["conversation"]
         recalled = await self.recall_for(turns[-1]["text"] if turns else report)
+        others = info.get("neighbours", [p for p in present if p != self.name])  # whom it may name next
         turn = await converse.speak(
             self.asker, self.prompts, self.ctx.rng, self.prompts.system(present),
-            date=info["date"], present=present, memories=self.prompts.memories(recalled),
+            date=info["date"], present=present, others=others, memories=self.prompts.memories(recalled),
             conversation="\n".join(part for part in (report, talk) if part), month=month,
         )
         if turn.utterance:
             await self.remember([Note("chat", self.prompts.render("memory_said", text=turn.utterance))], present, month)
-        return {UTTERANCE: turn.utterance, END_CONVERSATION: int(bool(turn.end)), NEXT_SPEAKER: turn.next_speaker}
+        action = {UTTERANCE: turn.utterance, END_CONVERSATION: int(bool(turn.end))}
+        if turn.next_speaker is not None:
+            action[NEXT_SPEAKER] = turn.next_speaker
+        return action
 
     async def _summarize(self, observation: dict[str, Any], present: list[str], month: int):
         conversation = "\n".join(p for p in (str(observation["report"]), str(observation["conversation"])) if p)

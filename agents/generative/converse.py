@@ -1,7 +1,9 @@
 """One turn at the town meeting: what to say, whether the talk is over, who speaks next.
 
 Prompt: the system message, then ``converse`` (fields ``name``, ``date``, ``present``,
-``others``, ``memories``, ``conversation``: the mayor's report and the turns so far).
+``others``: whom the agent may name next, i.e. its neighbours present on the
+communication network, everyone else on the default complete one; ``memories``,
+``conversation``: the mayor's report and the turns it heard).
 The reply's three lines are read separately:
 
 - 'Response: ...' is required; a retry follows up with ``converse_retry`` under a regex
@@ -11,9 +13,10 @@ The reply's three lines are read separately:
 - 'Conversation conclusion by me: yes|no' missing: a follow-up question ``converse_end``
   with the choice yes/no. Fallback: no (the env still ends the talk after
   ``max_utterances``).
-- 'Next speaker: NAME' missing or not another agent present: a follow-up question
+- 'Next speaker: NAME' missing or not one of the others: a follow-up question
   ``converse_next`` with the choice of names. Fallback: a random other (the agent's RNG).
-  With only one other there is nothing to choose and nothing is asked.
+  With only one other there is nothing to choose and nothing is asked; with none (an
+  isolated agent on a network) there is no next speaker and the env ends the talk.
 """
 
 from __future__ import annotations
@@ -73,10 +76,10 @@ def parse_yes_no(text: str) -> bool | None:
 
 
 def turn_constraint(others: Sequence[str]) -> Constraint:
-    names = "|".join(re.escape(n) for n in others)
-    return Constraint(
-        regex=rf"Response: [^\n]{{1,{CONSTRAINED_CHARS}}}\nConversation conclusion by me: (yes|no)\nNext speaker: ({names})"
-    )
+    regex = rf"Response: [^\n]{{1,{CONSTRAINED_CHARS}}}\nConversation conclusion by me: (yes|no)"
+    if others:
+        regex += "\nNext speaker: (" + "|".join(re.escape(n) for n in others) + ")"
+    return Constraint(regex=regex)
 
 
 async def speak(
@@ -87,12 +90,13 @@ async def speak(
     *,
     date: str,
     present: Sequence[str],
+    others: Sequence[str],
     memories: str,
     conversation: str,
     month: int,
 ) -> Turn:
     """The agent's turn; every missing part is asked again or replaced with a reported fallback."""
-    others = [p for p in present if p != prompts.name]
+    others = list(others)
     listed = ", ".join(others)
     messages: list[Message] = chat(
         system,
@@ -116,7 +120,7 @@ async def speak(
     )
     if reply.value is None:
         utterance = RESPONSE_TAG.sub("", TAIL_LINE.sub("", reply.text)).strip()[:MAX_UTTERANCE_CHARS]
-        nxt = str(rng.choice(others))
+        nxt = str(rng.choice(others)) if others else None
         used = {"utterance": utterance, "end_conversation": False, "next_speaker": nxt}
         asker.fallback("converse", used, "no 'Response:' in the reply; said the reply as it was", month)
         return Turn(utterance, False, nxt)
@@ -135,7 +139,7 @@ async def speak(
         turn.end = answer.value if answer.value is not None else False
         if answer.value is None:
             asker.fallback("converse_end", False, "no yes/no in the reply; the talk goes on", month)
-    if turn.next_speaker is None:
+    if turn.next_speaker is None and others:
         turn.next_speaker = others[0] if len(others) == 1 else await _ask_next(asker, prompts, asked, others, month, rng)
     return turn
 
