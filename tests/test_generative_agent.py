@@ -11,6 +11,7 @@ from agents import base
 from agents.base import AgentContext
 from agents.generative import GenerativeAgent
 from envs.commons_v0 import parallel_env
+from govsim.llm import embed
 from govsim.llm.embed import HashEmbedder
 from govsim.llm.fake import FakeLLM
 
@@ -139,6 +140,12 @@ def test_resume_at_a_month_boundary_gives_the_same_run():
     assert resumed == expected
 
 
+def test_unknown_params_are_refused():
+    env = parallel_env(months=1, agents=seats(2, importnce=5))
+    with pytest.raises(ValueError, match="importnce"):
+        make_agents(env, FakeLLM(by_purpose), [])
+
+
 def test_resume_refuses_memories_from_another_embedder():
     env = parallel_env(months=1, agents=seats(2))
     agent = make_agents(env, FakeLLM(by_purpose), [])["John"]
@@ -185,3 +192,12 @@ def test_on_a_ring_network_speakers_name_only_neighbours():
     assert utterances and not any(e["type"] == "invalid_action" for e in log)
     asked = [r for r in llm.requests if r.tag_dict["purpose"] == "converse_next"]  # Kate may not name Kate
     assert asked and all(len(r.constraint.choice) == 2 for r in asked)  # the two ring neighbours
+
+
+def test_auto_embedder_without_minilm_falls_back_to_hash_and_says_so(monkeypatch):
+    monkeypatch.setattr(embed, "minilm_available", lambda: False)
+    env = parallel_env(months=1, n_agents=2, agent="generative")
+    events = []
+    agent = make_agents(env, FakeLLM(by_purpose), events)["John"]
+    assert isinstance(agent.embedder, HashEmbedder)
+    assert [(e["type"], e["purpose"], e["used"]) for e in events][:1] == [("fallback", "embedder", "hash")]

@@ -43,6 +43,8 @@ from agents.generative.retrieval import retrieve
 from agents.generative.summarize import summarize
 from agents.generative.templates import Prompts
 
+PARAMS = {"embedder", "importance", "recall", "insights", "reflect_on"}  # see the module docstring
+
 
 @register("generative")
 class GenerativeAgent(Agent):
@@ -51,6 +53,9 @@ class GenerativeAgent(Agent):
     def __init__(self, ctx: AgentContext, embedder: Embedder | None = None) -> None:
         super().__init__(ctx)
         params = ctx.seat.params
+        unknown = set(params) - PARAMS
+        if unknown:
+            raise ValueError(f"agent {self.name}: unknown params {sorted(unknown)}; the generative agent takes {sorted(PARAMS)}")
         self.asker = Asker(ctx)
         self.prompts = Prompts(ctx.scenario, ctx.config, self.name, ctx.seat.persona)
         self.embedder = embedder or self._embedder(params.get("embedder", "auto"))
@@ -138,18 +143,16 @@ class GenerativeAgent(Agent):
         vector = (await self.embedder.embed([query]))[0]
         return retrieve(self.memory.memories, vector, self.memory.now, self.recall)
 
-    async def remember(self, notes: Sequence[Note], present: list[str], month: int) -> list[Memory]:
+    async def remember(self, notes: Sequence[Note], present: list[str], month: int) -> None:
         """Rate and embed the notes (all at once), store them in order, and report each."""
         if not notes:
-            return []
+            return
         texts = [n.text for n in notes]
         ratings, vectors = await asyncio.gather(
             asyncio.gather(*(self.importance.rate(t, present, month) for t in texts)), self.embedder.embed(texts)
         )
-        stored = []
         for note, rating, vector in zip(notes, ratings, vectors):
             memory = self.memory.add(note.kind, note.text, rating, vector, month, note.always_relevant)
-            stored.append(memory)
             event = {
                 "type": "insight" if note.kind == "thought" else "memory",
                 "agent": self.name,
@@ -163,7 +166,6 @@ class GenerativeAgent(Agent):
             if note.kind == "thought":
                 event["cites"] = list(note.cites)
             self.ctx.emit(event)
-        return stored
 
     def _limit_notes(self, observation: dict[str, Any]) -> list[Note]:
         """When the agreed limit changed: forget the old one, note the new one (always relevant)."""

@@ -26,7 +26,6 @@ MAX_REPORTED_TEXT = 2000  # characters of a failed reply kept in the parse_failu
 class Reply(Generic[T]):
     value: T | None  # the parsed value, None when no attempt parsed
     text: str  # the last reply
-    attempts: int
 
 
 class Asker:
@@ -76,7 +75,7 @@ class Asker:
             text = (await self.llm.complete(request)).text
             value = parse(text)
             if value is not None:
-                return Reply(value, text, attempt + 1)
+                return Reply(value, text)
         self.ctx.emit(
             {
                 "type": "parse_failure",
@@ -87,7 +86,7 @@ class Asker:
                 "attempts": attempts,
             }
         )
-        return Reply(None, text, attempts)
+        return Reply(None, text)
 
     def fallback(self, purpose: str, used: Any, reason: str, month: int) -> None:
         """Report a replacement the agent made for something the model did not give."""
