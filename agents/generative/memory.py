@@ -52,7 +52,9 @@ class Memory:
             "created": self.created,
             "month": self.month,
             "importance": self.importance,
-            "embedding": [float(x) for x in self.embedding],
+            # str() of a float32 is its shortest exact form: the list is ~40 % smaller than
+            # tolist() and loads back to the very same float32 values
+            "embedding": [float(str(x)) for x in self.embedding],
             "expiry": self.expiry,
             "always_relevant": self.always_relevant,
         }
