@@ -186,3 +186,31 @@ def test_embedded_folder_is_cached(monkeypatch, tmp_path):
     monkeypatch.setenv("GOVSIM_CACHE", str(tmp_path))
     monkeypatch.setattr(embedded, "_convert", lambda *a: pytest.fail("converted again"))
     assert embedded.resolve_model("embedded") == str(folder)
+
+
+def test_adapter_gate_lets_one_adapter_run_at_a_time_first_come_first_served():
+    from govsim.llm.vllm_backend import AdapterGate
+
+    gate = AdapterGate()
+    running: list[str | None] = []
+    entered: list[tuple[str, str | None]] = []
+
+    async def call(name: str, adapter: str | None, delay: float):
+        await asyncio.sleep(delay)
+        async with gate.turn(adapter):
+            entered.append((name, adapter))
+            running.append(adapter)
+            assert len(set(running)) == 1  # never two adapters in the engine at once
+            await asyncio.sleep(0.05)
+            running.remove(adapter)
+
+    async def main():
+        await asyncio.gather(
+            call("b1", None, 0), call("b2", None, 0), call("l1", "lora", 0.01),
+            call("b3", None, 0.02), call("l2", "lora", 0.03),
+        )
+
+    asyncio.run(main())
+    # b3 arrived while base requests ran but after l1 was waiting: it queues behind l1,
+    # and l2 behind b3
+    assert [name for name, _ in entered] == ["b1", "b2", "l1", "b3", "l2"]

