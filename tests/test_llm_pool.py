@@ -214,3 +214,17 @@ def test_adapter_gate_lets_one_adapter_run_at_a_time_first_come_first_served():
     # b3 arrived while base requests ran but after l1 was waiting: it queues behind l1,
     # and l2 behind b3
     assert [name for name, _ in entered] == ["b1", "b2", "l1", "b3", "l2"]
+
+
+def test_configs_with_different_adapters_share_the_engine_but_keep_their_adapter():
+    pool = LLMPool(factory=lambda backend, model, cfg, seed: FakeLLM(model=model))
+    tuned = pool.get(LLMConfig(backend="fake", adapter="/adapters/a"))
+    base = pool.get(LLMConfig(backend="fake"))
+    assert tuned is not base and len(pool.engines) == 1
+
+    async def main():
+        return await asyncio.gather(tuned.complete(ask("?")), base.complete(ask("?")))
+
+    outs = asyncio.run(main())
+    assert [o.extra["adapter"] for o in outs] == ["/adapters/a", None]
+    assert [r.adapter for r in pool.engines[("fake", "embedded")].requests] == ["/adapters/a", None]

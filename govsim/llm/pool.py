@@ -55,9 +55,12 @@ def make_llm(backend: str, model: str, config: LLMConfig, seed: int = 0) -> LLM:
 
         return OpenAILLM(model, base_url=config.base_url, api_key_env=config.api_key_env)
     if backend == "vllm":
-        from govsim.llm.vllm_backend import VLLMLLM
+        from govsim.llm.vllm_backend import VLLMLLM, lora_rank
 
-        return VLLMLLM(resolve_model(model), seed=seed, max_model_len=config.max_model_len, adapter=config.adapter)
+        # No default adapter here: the pool's views fill in each config's own, and a
+        # base config's requests must stay on the base model.
+        lora = {"enable_lora": True, "max_lora_rank": lora_rank(config.adapter)} if config.adapter else {}
+        return VLLMLLM(resolve_model(model), seed=seed, max_model_len=config.max_model_len, **lora)
     from govsim.llm.transformers_backend import TransformersLLM
 
     return TransformersLLM(resolve_model(model), seed=seed)

@@ -138,7 +138,7 @@ class VLLMLLM(LLM):
         kwargs = dict(self._engine_kwargs)
         if self._enable_lora:
             kwargs.setdefault("enable_lora", True)
-            kwargs.setdefault("max_lora_rank", _lora_rank(self._default_adapter))
+            kwargs.setdefault("max_lora_rank", lora_rank(self._default_adapter))
         try:
             args = AsyncEngineArgs(model=self.model, **kwargs)
             # Blocking start (~2 min on a CPU) runs off the event loop; the output handler
@@ -234,7 +234,7 @@ class AdapterGate:
         return all(a == adapter for t, a in self._waiting if t < ticket)
 
 
-def _lora_rank(adapter: str | None) -> int:
+def lora_rank(adapter: str | None) -> int:
     """The smallest rank vLLM accepts that fits the adapter's (16, vLLM's default, if unknown)."""
     try:
         rank = int(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"]) if adapter else 16
