@@ -37,6 +37,7 @@ $(BASE): pyproject.toml | $(PY)
 # Browser tests drive Debian's chromium (Playwright's own browser download is not reachable).
 $(TEST): $(BASE)
 	$(PIP) install -q -e '.[llm,web,ray,test]'
+	$(PIP) install -q --no-deps -e experiments/plugin_example  # the example agent plugin, tested in the suite
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	touch $@
 
