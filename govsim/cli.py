@@ -231,6 +231,23 @@ def dashboard(
 
 
 @app.command()
+def rerest(
+    config_file: Path = typer.Argument(..., help="A Re-ReST config, e.g. experiments/rerest_fishery.yaml."),
+    out: Optional[Path] = typer.Option(None, help="Output directory (default: the config's out)."),
+    set_: list[str] = typer.Option([], "--set", help="Override KEY=VALUE, e.g. sampling.k=8 (repeatable)."),
+    restart: bool = typer.Option(False, help="Start over instead of resuming at the unfinished stage."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Re-ReST self-training: sample, score, reflect, train LoRA adapters, evaluate them (resumable)."""
+    from govsim.rerest.command import rerest as run_rerest
+
+    try:
+        typer.echo(run_rerest(config_file, parse_overrides(set_), out, restart, progress))
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@app.command()
 def subskills(
     model: Optional[str] = typer.Option(None, help="'embedded', a model folder, a GGUF file or a hub name."),
     backend: Optional[str] = typer.Option(None, help="LLM backend: auto, vllm, transformers, openai, fake."),

@@ -1,0 +1,29 @@
+"""``govsim rerest CONFIG``: what the command line does, kept out of ``govsim/cli.py``.
+
+Bad input raises ``ConfigError`` (one line); the CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from govsim.config import ConfigError
+from govsim.rerest.config import load
+from govsim.rerest.pipeline import run_experiment
+from govsim.rerest.texts import TemplateError, load_templates
+from govsim.scenarios import ScenarioError
+
+
+def rerest(config_file: Path, overrides: dict[str, Any], out: Path | None, restart: bool, progress: bool) -> str:
+    """Run or resume the experiment; returns the summary markdown."""
+    try:
+        config = load(config_file, overrides)
+        if out is not None:
+            config = config.model_copy(update={"out": str(out)})
+        load_templates(config.templates)  # a bad templates file fails here, before anything runs
+    except (TemplateError, ScenarioError) as exc:
+        raise ConfigError(str(exc)) from None
+    path = asyncio.run(run_experiment(config, restart=restart, progress=progress))
+    return path.read_text()

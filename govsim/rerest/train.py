@@ -1,0 +1,99 @@
+"""Step 5: LoRA fine-tuning with PEFT and TRL's SFTTrainer, loss on completions only.
+
+Examples longer than ``max_seq_len`` tokens are left out and counted, not truncated:
+TRL truncates the end, which would cut the very answer the loss is on. Training writes
+checkpoints to ``<adapter>.work`` (resumed if a run was killed) and the finished adapter
+to ``<adapter>.tmp``, renamed into place at the end, so an adapter folder is always
+complete. The model is loaded in bf16 when ``bf16`` is set (the fast path on CPUs with
+AVX512-BF16; see MODELS.md) and trained with gradient checkpointing off (a 135M model
+does not need it, and it costs a second forward pass).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from govsim.rerest.config import TrainingSpec
+from govsim.rerest.stages import read_jsonl
+
+
+def train_lora(model: str, data: Path, adapter: Path, spec: TrainingSpec, progress: bool = True) -> dict[str, Any]:
+    """Train one adapter on a JSONL of prompt-completion rows; returns what happened."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in read_jsonl(data)]
+    lengths = [len(tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=True)) for r in rows]
+    kept = [r for r, n in zip(rows, lengths) if n <= spec.max_seq_len]
+    result: dict[str, Any] = {
+        "examples": len(kept), "too_long": len(rows) - len(kept),
+        "tokens": sum(n for n in lengths if n <= spec.max_seq_len), "adapter": None,
+    }
+    if not kept:
+        return result
+    work = adapter.with_name(adapter.name + ".work")
+    use_cpu = not torch.cuda.is_available()
+    args = SFTConfig(
+        output_dir=str(work),
+        num_train_epochs=spec.epochs,
+        max_steps=spec.max_steps or -1,
+        per_device_train_batch_size=spec.batch_size,
+        gradient_accumulation_steps=spec.grad_accum,
+        learning_rate=spec.learning_rate,
+        bf16=spec.bf16,
+        gradient_checkpointing=False,
+        max_length=spec.max_seq_len,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=spec.save_steps,
+        save_total_limit=1,
+        report_to=[],
+        seed=spec.seed,
+        use_cpu=use_cpu,
+        disable_tqdm=not progress,
+    )
+    lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.bfloat16 if spec.bf16 else torch.float32)
+    peft_config = LoraConfig(
+        r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+        target_modules=list(spec.target_modules), task_type="CAUSAL_LM",
+    )
+    trainer = SFTTrainer(
+        model=lm, args=args, train_dataset=Dataset.from_list(kept), processing_class=tokenizer, peft_config=peft_config
+    )
+    started = time.perf_counter()
+    resume = get_last_checkpoint(str(work)) if work.is_dir() else None
+    output = trainer.train(resume_from_checkpoint=resume)
+    tmp = adapter.with_name(adapter.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(str(tmp))
+    shutil.rmtree(adapter, ignore_errors=True)
+    os.replace(tmp, adapter)
+    shutil.rmtree(work, ignore_errors=True)
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    result.update(
+        adapter=str(adapter.resolve()),
+        steps=trainer.state.global_step,
+        epochs=round(float(trainer.state.epoch or 0), 2),
+        first_loss=_num(losses[0]) if losses else None,
+        last_loss=_num(losses[-1]) if losses else None,
+        train_loss=_num(output.training_loss),
+        train_s=round(time.perf_counter() - started, 1),
+    )
+    return result
+
+
+def _num(value: Any) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else round(value, 4)
