@@ -288,6 +288,26 @@ def subskills(
         details.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
+@app.command()
+def bench(
+    seeds: int = typer.Option(5, help="Episodes run concurrently."),
+    months: int = typer.Option(1, help="Months per episode."),
+    backend: str = typer.Option("vllm", help="vllm, transformers or fake."),
+    model: str = typer.Option("embedded", help="'embedded', a model folder or a hub name."),
+    max_tokens: int = typer.Option(64, help="The fixed length of every free-text reply."),
+    quick: bool = typer.Option(False, help="A tiny smoke run (2 episodes of 2 agents, 8-token replies)."),
+    out: Path = typer.Option(Path("runs/bench"), help="Run logs and bench.json go here."),
+) -> None:
+    """Inference benchmark: one request at a time vs batched vs the raw engine (see govsim/bench.py)."""
+    from govsim import bench as b
+
+    common = dict(months=months, backend=backend, model=model, out=out)
+    options = b.BenchOptions.quick(**common) if quick else b.BenchOptions(seeds=seeds, max_tokens=max_tokens, **common)
+    report = asyncio.run(b.benchmark(options))
+    b.print_report(report)
+    typer.echo(f"report written to {b.write_report(report, out / 'bench.json')}")
+
+
 def _print_table(dirs: list[str]) -> None:
     from govsim.report import runs_frame, summary_table, to_markdown
 
