@@ -56,9 +56,11 @@ class Stages:
         result = fn()
         if inspect.isawaitable(result):
             result = await result
-        self.record[name] = {"result": result, "wall_s": round(time.perf_counter() - started, 1), "at": time.time()}
+        entry = {"result": result, "wall_s": round(time.perf_counter() - started, 1), "at": time.time()}
+        # kept as a resumed run reads it back (sorted keys), so both give the same summary
+        self.record[name] = json.loads(json.dumps(entry, sort_keys=True))
         write_json_atomic(self.out / STAGES_FILE, self.record)
-        return result
+        return self.record[name]["result"]
 
     def wall_s(self, prefix: str = "") -> float:
         return round(sum(r["wall_s"] for n, r in self.record.items() if n.startswith(prefix)), 1)
