@@ -217,6 +217,12 @@ def test_resuming_with_another_config_is_refused(tmp_path, faked):
     asyncio.run(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=FakePool()))
     with pytest.raises(ConfigError, match="another config; use --restart"):
         Stages(tmp_path / "out", small_config(tmp_path, **{"sampling.k": 3}).model_dump(mode="json"))
+    saved = tmp_path / "out" / "rerest_config.json"
+    older = json.loads(saved.read_text())
+    del older["threads"]  # as written before the key existed: it means the default
+    saved.write_text(json.dumps(older))
+    again = asyncio.run(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=FakePool()))
+    assert again.exists()
     restarted = Stages(tmp_path / "out", small_config(tmp_path, **{"sampling.k": 3}).model_dump(mode="json"), restart=True)
     assert restarted.record == {} and not (tmp_path / "out" / "iter1").exists()
 

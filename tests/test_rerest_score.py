@@ -119,3 +119,21 @@ def test_a_templates_file_with_an_unknown_field_fails_naming_the_key(tmp_path):
     path.write_text(yaml.safe_dump({"feedback": good["feedback"]}))
     with pytest.raises(TemplateError, match="reflection.system is missing"):
         load_templates(str(path))
+
+
+def test_training_examples_are_measured_in_tokens():
+    from govsim.llm.base import LLMError
+    from govsim.llm.embedded import resolve_model
+    from govsim.rerest.train import token_lengths
+
+    try:
+        folder = resolve_model("embedded")
+    except LLMError as exc:
+        pytest.skip(str(exc))
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    short = {"prompt": [{"role": "user", "content": "How many?"}], "completion": [{"role": "assistant", "content": "Answer: 5"}]}
+    long = {**short, "prompt": [{"role": "user", "content": "fish " * 300}]}
+    a, b = token_lengths(tokenizer, [short, long])
+    assert 5 < a < 40 and b > 300

@@ -173,6 +173,10 @@ class Experiment:
         return checks
 
 
+def normalized(data: dict[str, Any]) -> dict[str, Any]:
+    return ReRestConfig.model_validate(data).model_dump(mode="json")
+
+
 def load_decisions(folder: Path) -> dict[str, Decision]:
     return {row["id"]: Decision.from_json(row) for row in read_jsonl(folder / "decisions.jsonl")}
 
@@ -200,7 +204,7 @@ async def run_experiment(config: ReRestConfig, restart: bool = False, progress: 
         import torch
 
         torch.set_num_threads(config.threads)
-    stages = Stages(config.out, config.model_dump(mode="json"), restart=restart)
+    stages = Stages(config.out, config.model_dump(mode="json"), restart=restart, normalize=normalized)
     template = config.run_config()
     own = pool is None
     pool = pool or LLMPool(template.llm, factory=lora_ready(config.training.r))

@@ -7,7 +7,9 @@ the stage it was in and skips the ones before. Stages that run episodes go furth
 runner resumes each episode from its last month.
 
 The config the directory was made with is kept in ``rerest_config.json``; resuming with a
-different one is refused (one line), since its finished stages would not match.
+different one is refused (one line), since its finished stages would not match. Both are
+compared after ``normalize`` (e.g. re-validation, which fills in keys added to the config
+model since with their defaults).
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ CONFIG_FILE = "rerest_config.json"
 
 
 class Stages:
-    def __init__(self, out: str | Path, config: dict[str, Any], restart: bool = False) -> None:
+    def __init__(
+        self, out: str | Path, config: dict[str, Any], restart: bool = False,
+        normalize: Callable[[dict[str, Any]], Any] = lambda data: data,
+    ) -> None:
         self.out = Path(out)
         if restart:
             clear(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         saved = self.out / CONFIG_FILE
-        if saved.exists() and json.loads(saved.read_text()) != _plain(config):
+        if saved.exists() and not _same(json.loads(saved.read_text()), config, normalize):
             raise ConfigError(
                 f"{self.out} holds a Re-ReST run made with another config; use --restart or another output directory"
             )
@@ -90,6 +95,13 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _same(saved: dict[str, Any], config: dict[str, Any], normalize: Callable[[dict[str, Any]], Any]) -> bool:
+    try:
+        return _plain(normalize(saved)) == _plain(normalize(_plain(config)))
+    except ValueError:  # the saved config is not valid any more
+        return False
 
 
 def _plain(data: Any) -> Any:

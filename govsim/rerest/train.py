@@ -35,7 +35,7 @@ def train_lora(model: str, data: Path, adapter: Path, spec: TrainingSpec, progre
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in read_jsonl(data)]
-    lengths = [len(tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=True)) for r in rows]
+    lengths = token_lengths(tokenizer, rows)
     kept = [r for r, n in zip(rows, lengths) if n <= spec.max_seq_len]
     result: dict[str, Any] = {
         "examples": len(kept), "too_long": len(rows) - len(kept),
@@ -92,6 +92,14 @@ def train_lora(model: str, data: Path, adapter: Path, spec: TrainingSpec, progre
         train_s=round(time.perf_counter() - started, 1),
     )
     return result
+
+
+def token_lengths(tokenizer: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Tokens of each example as the trainer sees it: prompt and completion in the chat template."""
+    return [
+        len(tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=True, return_dict=True)["input_ids"])
+        for r in rows
+    ]
 
 
 def _num(value: Any) -> float | None:
