@@ -82,3 +82,37 @@ def test_bad_rerest_config_exits_2_with_one_line(tmp_path):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1
     assert "unknown key 'sampling.kk'; allowed here: k, max_tokens, temperature, top_p" in lines[0]
+
+
+@pytest.mark.parametrize("objective", ["sft", "dpo"])
+def test_lora_training_on_the_embedded_model(tmp_path, objective):
+    """Both objectives write a complete adapter; over-long examples are left out and counted."""
+    pytest.importorskip("trl")
+    try:
+        model = resolve_model("embedded")
+    except LLMError as exc:
+        pytest.skip(str(exc))
+    from govsim.rerest.config import TrainingSpec
+    from govsim.rerest.train import train_lora
+
+    def reply(text):
+        return [{"role": "assistant", "content": text}]
+
+    rows = []
+    for stock in (40, 60, 80, 100):
+        row = {"prompt": [{"role": "user", "content": f"The lake holds {stock} tons. How many do you catch?"}]}
+        if objective == "sft":
+            row["completion"] = reply(f"Answer: {stock // 10} tons.")
+        else:
+            row |= {"chosen": reply(f"Answer: {stock // 10} tons."), "rejected": reply(f"Answer: {stock} tons.")}
+        rows.append(row)
+    rows.append({**rows[0], "prompt": [{"role": "user", "content": "fish " * 200}]})
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = train_lora(model, data, tmp_path / "adapter", TrainingSpec(max_steps=1, batch_size=2, max_seq_len=128),
+                        progress=False, objective=objective)
+    assert (result["examples"], result["too_long"], result["steps"]) == (4, 1, 1)
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "adapter.work").exists() and not (tmp_path / "adapter.tmp").exists()
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"], sorted(config["target_modules"])) == (8, 16, ["q_proj", "v_proj"])

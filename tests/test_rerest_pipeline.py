@@ -129,7 +129,7 @@ class Boom(Exception):
 @pytest.fixture
 def faked(monkeypatch):
     """Episodes write fake run logs; training writes an adapter folder. Counts every call."""
-    calls = {"play": 0, "train": [], "fail_on": None}
+    calls = {"play": 0, "train": [], "fail_on": None, "objectives": {}}
 
     async def play(pool, jobs, progress=True):
         calls["play"] += 1
@@ -137,8 +137,9 @@ def faked(monkeypatch):
             if not (path / "summary.json").exists():
                 fake_run(path, seed=cfg.seed, adapter=cfg.llm.adapter, survived=cfg.llm.adapter is not None)
 
-    def train(model, data, adapter, spec, progress=True):
+    def train(model, data, adapter, spec, progress=True, objective="sft"):
         name = adapter.name
+        calls["objectives"][name] = objective
         if calls["fail_on"] == name:
             calls["fail_on"] = None
             raise Boom(name)
@@ -168,12 +169,14 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     with pytest.raises(Boom):
         asyncio.run(pipeline.run_experiment(config, progress=False, pool=FakePool()))
     done = json.loads((tmp_path / "out" / STAGES_FILE).read_text())
-    assert set(done) == {"i1.episodes.base", "i1.sample.base", "i1.reflect", "i1.datasets", "i1.train.reflector"}
-    assert faked["train"] == ["reflector"] and faked["play"] == 1
+    assert set(done) == {
+        "i1.episodes.base", "i1.sample.base", "i1.reflect", "i1.datasets", "i1.train.reflector", "i1.train.self_training"
+    }
+    assert faked["train"] == ["reflector", "self_training"] and faked["play"] == 1
 
     pool = FakePool()
     path = asyncio.run(pipeline.run_experiment(config, progress=False, pool=pool))
-    assert faked["train"] == ["reflector", "rerest", "self_training"]  # the reflector was not trained again
+    assert faked["train"] == ["reflector", "self_training", "rerest"]  # nothing was trained twice
     assert faked["play"] == 2  # the sampling episodes were not played again; evaluation was
     assert not any(r.tag_dict["purpose"] in ("rerest_sample", "rerest_reflect") for r in pool.llm.requests)
 
@@ -211,6 +214,21 @@ def test_a_second_iteration_samples_each_method_from_its_own_adapter(tmp_path, f
     assert stages["i2.reflect"]["result"]["reflector"] == "reflector1"
     rows = list(csv.DictReader(open(tmp_path / "out" / "rerest_summary.csv")))
     assert [(r["iteration"], r["method"]) for r in rows][-2:] == [("2", "self_training"), ("2", "rerest")]
+
+
+def test_the_dpo_variant_trains_on_preference_pairs_and_is_evaluated(tmp_path, faked):
+    asyncio.run(pipeline.run_experiment(small_config(tmp_path, dpo=True), progress=False, pool=FakePool()))
+    out = tmp_path / "out"
+    pairs = read_jsonl(out / "iter1" / "data" / "dpo.jsonl")
+    # 2 passing corrections over their failed samples + 3 failed samples under a passing one
+    assert sorted(p["source"] for p in pairs) == ["correction"] * 2 + ["sample_pair"] * 3
+    first = next(p for p in pairs if p["source"] == "correction")
+    assert first["chosen"][0]["content"] == "Fewer this time. Answer: 5 tons."
+    assert first["rejected"][0]["content"] == "Answer: 50 tons." and first["prompt"] == prompt("John", 1)
+    assert faked["objectives"] == {"reflector": "sft", "self_training": "sft", "rerest": "sft", "dpo": "dpo"}
+    rows = list(csv.DictReader(open(out / "rerest_summary.csv")))
+    assert [(r["method"], r["runs"]) for r in rows] == [("base", "2"), ("self_training", "2"), ("rerest", "2"), ("dpo", "2")]
+    assert (out / "iter1" / "eval" / "dpo" / "seed100" / "summary.json").exists()
 
 
 def test_resuming_with_another_config_is_refused(tmp_path, faked):

@@ -60,6 +60,7 @@ class TrainingSpec(_Strict):
     bf16: bool = True
     seed: int = 0
     save_steps: int = Field(50, ge=1)  # trainer checkpoints, so a killed training resumes
+    dpo_beta: float = Field(0.1, gt=0)  # the DPO variant's beta (TRL's default)
 
 
 class ReRestConfig(_Strict):
@@ -71,6 +72,10 @@ class ReRestConfig(_Strict):
     sampling: SamplingSpec = SamplingSpec()
     reflection: ReflectionSpec = ReflectionSpec()
     training: TrainingSpec = TrainingSpec()
+    # The paper's preference variant as a fourth method: an adapter trained with DPO on the
+    # Re-ReST data's (passing, failed) reply pairs; off by default (it costs a training and
+    # an evaluation more).
+    dpo: bool = False
     templates: str | None = None  # feedback/reflection wording; None: govsim/rerest/templates.yaml
     # torch threads of this process (transformers inference and training); None keeps torch's
     # default. On a CPU shared with other busy processes, 1 avoids OpenMP threads spinning

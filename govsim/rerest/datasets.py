@@ -8,6 +8,8 @@ completion only. ``decision`` and ``source`` are kept for tracing and dropped at
 - D_R: the reflector's passing corrections (x -> y').
 - reflector: (x, failed y, feedback -> good y): its own passing corrections, and every
   failed agent sample paired with a passing sample of the same x.
+- dpo: preference rows (x, chosen, rejected) for the DPO variant: each passing correction
+  over the sample it corrected, and each failed sample under a passing sample of its x.
 
 Identical (prompt, completion) rows are kept once: duplicates would only weight the
 easiest decisions more.
@@ -41,23 +43,55 @@ def agent_examples(decisions: dict[str, Decision], rows: Iterable[Row], source: 
 def reflector_examples(
     decisions: dict[str, Decision], samples: Sequence[Row], reflections: Sequence[Row], texts: Texts
 ) -> list[Row]:
-    out = []
-    for r in reflections:
-        if r["passed"]:
-            prompt = texts.reflection_messages(decisions[r["decision"]].messages, r["failed_text"], r["failed_feedback"])
-            out.append(example(prompt, r["text"], r["decision"], "correction"))
+    def prompt(decision: str, failed: str, feedback: str) -> list[dict[str, str]]:
+        return texts.reflection_messages(decisions[decision].messages, failed, feedback)
+
+    out = [
+        example(prompt(r["decision"], r["failed_text"], r["failed_feedback"]), r["text"], r["decision"], "correction")
+        for r in reflections
+        if r["passed"]
+    ]
+    out += [
+        example(prompt(d, bad["text"], bad["feedback"]), good["text"], d, "sample_pair")
+        for d, good, bad in _sample_pairs(samples)
+    ]
+    return unique(out)
+
+
+def preference_pairs(decisions: dict[str, Decision], samples: Sequence[Row], reflections: Sequence[Row]) -> list[Row]:
+    def pair(decision: str, chosen: str, rejected: str, source: str) -> Row:
+        return {
+            "prompt": [dict(m) for m in decisions[decision].messages],
+            "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}],
+            "decision": decision,
+            "source": source,
+        }
+
+    out = [pair(r["decision"], r["text"], r["failed_text"], "correction") for r in reflections if r["passed"]]
+    out += [pair(d, good["text"], bad["text"], "sample_pair") for d, good, bad in _sample_pairs(samples)]
+    seen, kept = set(), []
+    for row in out:
+        key = (row["decision"], row["chosen"][0]["content"], row["rejected"][0]["content"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    return kept
+
+
+def _sample_pairs(samples: Sequence[Row]) -> list[tuple[str, Row, Row]]:
+    """(decision, passing sample, failed sample): every failed sample of an x that has a
+    passing one, the passing ones taken in turn."""
     by_decision: dict[str, list[Row]] = {}
     for s in samples:
         by_decision.setdefault(s["decision"], []).append(s)
+    pairs = []
     for decision_id, group in by_decision.items():
         good = [s for s in group if s["passed"]]
-        if not good:
-            continue
-        partners = cycle(good)
-        for bad in (s for s in group if not s["passed"]):
-            prompt = texts.reflection_messages(decisions[decision_id].messages, bad["text"], bad["feedback"])
-            out.append(example(prompt, next(partners)["text"], decision_id, "sample_pair"))
-    return unique(out)
+        if good:
+            partners = cycle(good)
+            pairs += [(decision_id, next(partners), bad) for bad in group if not bad["passed"]]
+    return pairs
 
 
 def unique(rows: Iterable[Row]) -> list[Row]:

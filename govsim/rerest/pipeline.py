@@ -11,6 +11,9 @@ Output directory layout (every stage recorded in ``stages.json``, see ``stages``
     iter<i>/adapters/{reflector,rerest,self_training}/
     iter<i>/eval/{rerest,self_training}/seed<N>/
 
+With ``dpo``, ``data/dpo.jsonl`` and ``adapters/dpo`` (the DPO variant, trained on the
+Re-ReST track's data) are added and evaluated beside the others.
+
 Policies: in iteration 1 both methods sample from the base model (one shared sample set);
 later, each method samples from its own adapter of the previous iteration (the baseline
 must not profit from Re-ReST's data), and a fresh LoRA is trained from the base model on
@@ -58,6 +61,7 @@ class Experiment:
         self.pool = pool
         self.progress = progress
         self.template: RunConfig = config.run_config()
+        self.methods = METHODS + (("dpo",) if config.dpo else ())  # the adapters trained and evaluated
         self.texts = Texts(scenarios.load(self.template.scenario), config.templates)
 
     # ------------------------------------------------------------------ models
@@ -93,9 +97,11 @@ class Experiment:
         await run(f"i{i}.datasets", lambda: self._datasets(rerest_dir, root / "samples" / policies["self_training"].name, root, data))
         reflector_model = resolve_model(self.config.reflection.model or self.template.llm.model)
         agent_model = resolve_model(self.template.llm.model)
-        for name, model in (("reflector", reflector_model), ("rerest", agent_model), ("self_training", agent_model)):
-            dataset = data / ("reflector.jsonl" if name == "reflector" else f"agent_{name}.jsonl")
-            await run(f"i{i}.train.{name}", lambda: self._train(model, dataset, root / "adapters" / name))
+        trainings = [("reflector", reflector_model, "reflector.jsonl", "sft")]
+        trainings += [(m, agent_model, f"agent_{m}.jsonl", "sft") for m in METHODS]
+        trainings += [("dpo", agent_model, "dpo.jsonl", "dpo")] if self.config.dpo else []
+        for name, model, dataset, objective in trainings:
+            await run(f"i{i}.train.{name}", lambda: self._train(model, data / dataset, root / "adapters" / name, objective))
         await run(f"i{i}.eval", lambda: self._evaluate(i))
         await run(f"i{i}.check", lambda: self._check(i))
 
@@ -134,15 +140,17 @@ class Experiment:
             "agent_self_training": datasets.agent_examples(load_decisions(self_dir), self_samples, "sample"),
             "reflector": datasets.reflector_examples(decisions, samples, reflections, self.texts),
         }
+        if self.config.dpo:
+            sets["dpo"] = datasets.preference_pairs(decisions, samples, reflections)
         return {name: write_jsonl(data / f"{name}.jsonl", rows) for name, rows in sets.items()}
 
-    async def _train(self, model: str, dataset: Path, adapter: Path) -> dict[str, Any]:
-        return await asyncio.to_thread(train_lora, model, dataset, adapter, self.config.training, self.progress)
+    async def _train(self, model: str, dataset: Path, adapter: Path, objective: str) -> dict[str, Any]:
+        return await asyncio.to_thread(train_lora, model, dataset, adapter, self.config.training, self.progress, objective)
 
     def eval_roots(self, i: int) -> dict[str, tuple[Path, str | None]]:
         """Where each method of iteration i is evaluated, and with which adapter (untrained ones left out)."""
         roots = {BASE: (self.out / "eval_base", None)} if i == 1 else {}
-        for method in METHODS:
+        for method in self.methods:
             adapter = self.stages.result(f"i{i}.train.{method}")["adapter"]
             if adapter:
                 roots[method] = (self.out / f"iter{i}" / "eval" / method, adapter)

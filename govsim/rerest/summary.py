@@ -1,7 +1,7 @@
 """The results of a Re-ReST experiment: ``rerest_summary.csv`` and ``rerest_summary.md``.
 
 The CSV has exactly ``COLUMNS`` (the dashboard reads them): one row for the base model
-(iteration 0) and one per method and iteration. Means and 95 % CIs come from
+(iteration 0) and one per method (self_training, rerest, and dpo when enabled) and iteration. Means and 95 % CIs come from
 ``govsim.report``; survival_rate is in %. ``sample_pass_rate`` is the share of the
 method's first harvest replies in its held-out episodes that pass the Re-ReST check;
 ``reflection_pass_rate`` (Re-ReST rows) the share of that iteration's corrections that
@@ -23,7 +23,7 @@ COLUMNS = [
     *(c for m in TABLE_METRICS for c in (m, f"{m}_ci")),
     "sample_pass_rate", "reflection_pass_rate",
 ]
-METHOD_ORDER = ("base", "self_training", "rerest")
+METHOD_ORDER = ("base", "self_training", "rerest", "dpo")
 
 
 def table(experiment: Any) -> pd.DataFrame:
@@ -34,7 +34,7 @@ def table(experiment: Any) -> pd.DataFrame:
         roots = experiment.eval_roots(i)
         metrics = metrics_table({m: root for m, (root, _) in roots.items()}).set_index("method")
         checks = stages.result(f"i{i}.check")
-        for method in METHOD_ORDER if i == 1 else METHOD_ORDER[1:]:
+        for method in (m for m in METHOD_ORDER if m in experiment.methods or (m == "base" and i == 1)):
             row: dict[str, Any] = {"iteration": 0 if method == "base" else i, "method": method, "runs": 0}
             if method in metrics.index:
                 row.update({c: metrics.at[method, c] for c in COLUMNS[2:-2]})
@@ -71,7 +71,7 @@ def markdown(experiment: Any, frame: pd.DataFrame) -> str:
     ]
     for i in range(1, config.iterations + 1):
         if stages.done(f"i{i}.datasets"):
-            lines += ["", *_iteration_lines(stages, i)]
+            lines += ["", *_iteration_lines(stages, i, experiment.methods)]
     lines += ["", f"Total stage time: {stages.wall_s():.0f} s.", ""]
     return "\n".join(lines)
 
@@ -88,7 +88,7 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _iteration_lines(stages: Any, i: int) -> list[str]:
+def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...]) -> list[str]:
     get = lambda name: stages.result(name) if stages.done(name) else None  # noqa: E731
     lines = [f"## Iteration {i}", ""]
     for name, record in sorted(stages.record.items()):
@@ -102,7 +102,7 @@ def _iteration_lines(stages: Any, i: int) -> list[str]:
         lines.append(f"- reflections ({reflect['reflector']} reflector): {reflect['reflections']}, {rate} pass")
     sizes = get(f"i{i}.datasets")
     lines.append("- datasets: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
-    for name in ("reflector", "rerest", "self_training"):
+    for name in ("reflector", *methods):
         t = get(f"i{i}.train.{name}")
         if t is None:
             continue

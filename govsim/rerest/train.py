@@ -1,12 +1,15 @@
-"""Step 5: LoRA fine-tuning with PEFT and TRL's SFTTrainer, loss on completions only.
+"""Step 5: LoRA fine-tuning with PEFT and TRL, loss on completions only.
 
-Examples longer than ``max_seq_len`` tokens are left out and counted, not truncated:
-TRL truncates the end, which would cut the very answer the loss is on. Training writes
-checkpoints to ``<adapter>.work`` (resumed if a run was killed) and the finished adapter
-to ``<adapter>.tmp``, renamed into place at the end, so an adapter folder is always
-complete. The model is loaded in bf16 when ``bf16`` is set (the fast path on CPUs with
-AVX512-BF16; see MODELS.md) and trained with gradient checkpointing off (a 135M model
-does not need it, and it costs a second forward pass).
+``sft`` (SFTTrainer) trains on prompt-completion rows (the reflector, Re-ReST, the
+self-training baseline); ``dpo`` (DPOTrainer, the paper's preference variant) on
+prompt/chosen/rejected rows, the reference being the base model (the adapter switched
+off). Examples longer than ``max_seq_len`` tokens are left out and counted, not
+truncated: TRL truncates the end, which would cut the very answer the loss is on.
+Training writes checkpoints to ``<adapter>.work`` (resumed if a run was killed) and the
+finished adapter to ``<adapter>.tmp``, renamed into place at the end, so an adapter
+folder is always complete. The model is loaded in bf16 when ``bf16`` is set (the fast
+path on CPUs with AVX512-BF16; see MODELS.md) and trained with gradient checkpointing off
+(a 135M model does not need it, and it costs a second forward pass).
 """
 
 from __future__ import annotations
@@ -16,25 +19,30 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from govsim.rerest.config import TrainingSpec
 from govsim.rerest.stages import read_jsonl
 
+Objective = Literal["sft", "dpo"]
+REPLIES = {"sft": ("completion",), "dpo": ("chosen", "rejected")}
 
-def train_lora(model: str, data: Path, adapter: Path, spec: TrainingSpec, progress: bool = True) -> dict[str, Any]:
-    """Train one adapter on a JSONL of prompt-completion rows; returns what happened."""
+
+def train_lora(
+    model: str, data: Path, adapter: Path, spec: TrainingSpec, progress: bool = True, objective: Objective = "sft"
+) -> dict[str, Any]:
+    """Train one adapter on a JSONL of training rows; returns what happened."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTConfig, SFTTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in read_jsonl(data)]
+    keys = ("prompt", *REPLIES[objective])
+    rows = [{k: r[k] for k in keys} for r in read_jsonl(data)]
     lengths = token_lengths(tokenizer, rows)
     kept = [r for r, n in zip(rows, lengths) if n <= spec.max_seq_len]
     result: dict[str, Any] = {
@@ -44,34 +52,13 @@ def train_lora(model: str, data: Path, adapter: Path, spec: TrainingSpec, progre
     if not kept:
         return result
     work = adapter.with_name(adapter.name + ".work")
-    use_cpu = not torch.cuda.is_available()
-    args = SFTConfig(
-        output_dir=str(work),
-        num_train_epochs=spec.epochs,
-        max_steps=spec.max_steps or -1,
-        per_device_train_batch_size=spec.batch_size,
-        gradient_accumulation_steps=spec.grad_accum,
-        learning_rate=spec.learning_rate,
-        bf16=spec.bf16,
-        gradient_checkpointing=False,
-        max_length=spec.max_seq_len,
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=spec.save_steps,
-        save_total_limit=1,
-        report_to=[],
-        seed=spec.seed,
-        use_cpu=use_cpu,
-        disable_tqdm=not progress,
-    )
     lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.bfloat16 if spec.bf16 else torch.float32)
     peft_config = LoraConfig(
         r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
         target_modules=list(spec.target_modules), task_type="CAUSAL_LM",
     )
-    trainer = SFTTrainer(
-        model=lm, args=args, train_dataset=Dataset.from_list(kept), processing_class=tokenizer, peft_config=peft_config
-    )
+    args = _arguments(spec, work, progress) | ({"beta": spec.dpo_beta} if objective == "dpo" else {})
+    trainer = _trainer(objective, lm, tokenizer, Dataset.from_list(kept), peft_config, args)
     started = time.perf_counter()
     resume = get_last_checkpoint(str(work)) if work.is_dir() else None
     output = trainer.train(resume_from_checkpoint=resume)
@@ -94,12 +81,51 @@ def train_lora(model: str, data: Path, adapter: Path, spec: TrainingSpec, progre
     return result
 
 
+def _arguments(spec: TrainingSpec, work: Path, progress: bool) -> dict[str, Any]:
+    """The TrainingArguments both objectives share."""
+    import torch
+
+    return dict(
+        output_dir=str(work),
+        num_train_epochs=spec.epochs,
+        max_steps=spec.max_steps or -1,
+        per_device_train_batch_size=spec.batch_size,
+        gradient_accumulation_steps=spec.grad_accum,
+        learning_rate=spec.learning_rate,
+        bf16=spec.bf16,
+        gradient_checkpointing=False,
+        max_length=spec.max_seq_len,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=spec.save_steps,
+        save_total_limit=1,
+        report_to=[],
+        seed=spec.seed,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=not progress,
+    )
+
+
+def _trainer(objective: Objective, lm: Any, tokenizer: Any, dataset: Any, peft_config: Any, args: dict[str, Any]) -> Any:
+    if objective == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        return DPOTrainer(
+            model=lm, args=DPOConfig(**args), train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+        )
+    from trl import SFTConfig, SFTTrainer
+
+    return SFTTrainer(model=lm, args=SFTConfig(**args), train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+
+
 def token_lengths(tokenizer: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Tokens of each example as the trainer sees it: prompt and completion in the chat template."""
-    return [
-        len(tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=True, return_dict=True)["input_ids"])
-        for r in rows
-    ]
+    """Tokens of each example as a trainer sees it: prompt and reply in the chat template
+    (for a preference pair, the longer of its two replies)."""
+
+    def length(messages: list[dict[str, str]]) -> int:
+        return len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+
+    return [max(length(r["prompt"] + r[key]) for key in ("completion", "chosen", "rejected") if key in r) for r in rows]
 
 
 def _num(value: Any) -> float | None:
