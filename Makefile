@@ -10,8 +10,10 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: run test venv clean
 
+# The main job: the default 12-month fishery with five generative LLM agents on the
+# embedded SmolLM2-135M (vLLM on the CPU where it imports, else transformers).
 run: $(BASE)
-	$(VENV)/bin/govsim run --agents 'sustainable*4,greedy' --seed 0
+	$(VENV)/bin/govsim run --agents 'generative*5' --model embedded --seed 0 --out runs/make-run
 
 test: $(TEST)
 	$(PY) -m pytest -q
