@@ -117,9 +117,13 @@ def test_samples_reflections_and_training_sets(tmp_path):
 class FakePool:
     def __init__(self):
         self.llm = FakeLLM(fake_replies)
+        self.closed = 0
 
     def get(self, llm_config, model=None, backend=None):
         return self.llm
+
+    async def aclose(self):  # engines are shut down for training, started again on demand
+        self.closed += 1
 
 
 class Boom(Exception):
@@ -179,6 +183,7 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     assert faked["train"] == ["reflector", "self_training", "rerest"]  # nothing was trained twice
     assert faked["play"] == 2  # the sampling episodes were not played again; evaluation was
     assert not any(r.tag_dict["purpose"] in ("rerest_sample", "rerest_reflect") for r in pool.llm.requests)
+    assert pool.closed == 1  # before the training that was left
 
     out = tmp_path / "out"
     data = out / "iter1" / "data"

@@ -14,6 +14,10 @@ Output directory layout (every stage recorded in ``stages.json``, see ``stages``
 With ``dpo``, ``data/dpo.jsonl`` and ``adapters/dpo`` (the DPO variant, trained on the
 Re-ReST track's data) are added and evaluated beside the others.
 
+The inference engines are shut down before training and started again afterwards: an
+idle vLLM CPU worker keeps polling (measured: a quarter of a core) and holds its KV cache,
+both of which training needs more.
+
 Policies: in iteration 1 both methods sample from the base model (one shared sample set);
 later, each method samples from its own adapter of the previous iteration (the baseline
 must not profit from Re-ReST's data), and a fresh LoRA is trained from the base model on
@@ -100,6 +104,8 @@ class Experiment:
         trainings = [("reflector", reflector_model, "reflector.jsonl", "sft")]
         trainings += [(m, agent_model, f"agent_{m}.jsonl", "sft") for m in METHODS]
         trainings += [("dpo", agent_model, "dpo.jsonl", "dpo")] if self.config.dpo else []
+        if not all(self.stages.done(f"i{i}.train.{name}") for name, *_ in trainings):
+            await self.pool.aclose()  # the pool starts its engines again on the next call
         for name, model, dataset, objective in trainings:
             await run(f"i{i}.train.{name}", lambda: self._train(model, data / dataset, root / "adapters" / name, objective))
         await run(f"i{i}.eval", lambda: self._evaluate(i))
