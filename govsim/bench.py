@@ -173,9 +173,9 @@ async def run_mode(engine: LLM, jobs: list[tuple[RunConfig, Path]]) -> dict[str,
 
     await reset_prefix_cache(engine)
     pool = LLMPool(jobs[0][0].llm, factory=lambda *args: engine)  # not closed: the engine is shared
-    t0, started = time.perf_counter(), time.time()
+    t0, started, cpu0 = time.perf_counter(), time.time(), time.process_time()
     await runner.run_episodes(jobs, resume=False, pool=pool)
-    wall, ended = time.perf_counter() - t0, time.time()
+    wall, ended, cpu = time.perf_counter() - t0, time.time(), time.process_time() - cpu0
     calls = [e for _, path in jobs for e in read_run(path).of_type("llm_call")]
     busy = busy_seconds([(e["t_done"] - (e["latency_s"] or 0.0), e["t_done"]) for e in calls], started, ended)
     return {
@@ -184,6 +184,9 @@ async def run_mode(engine: LLM, jobs: list[tuple[RunConfig, Path]]) -> dict[str,
         "engine_busy_s": round(busy, 3),
         "outside_engine_share": round(1 - busy / wall, 4) if wall else 0.0,
         "max_in_flight": pool.max_in_flight,
+        # CPU seconds of this process (event loop, agents, embedder, logging, and the engine
+        # client's own work): what the env and agents cost even where it overlaps the engine
+        "main_process_cpu_s": round(cpu, 3),
         "calls_log": calls,
     }
 
