@@ -91,6 +91,18 @@ def runs(root_dir: Path) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- widgets
 
 
+def page(title: str) -> pd.DataFrame | None:
+    """A runs page's head: its title, then the runs under the root, or None (and a hint
+    where to find or make some) when there are none."""
+    st.title(title)
+    root_dir = root()
+    frame = runs(root_dir)
+    if frame.empty:
+        no_runs(root_dir)
+        return None
+    return frame
+
+
 def no_runs(root_dir: Path) -> None:
     if not root_dir.exists():
         st.info(f"The folder {root_dir} does not exist. Choose a run folder in the sidebar.")

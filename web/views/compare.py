@@ -30,11 +30,8 @@ def _chosen(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def render() -> None:
-    st.title("Compare")
-    root = ui.root()
-    frame = ui.runs(root)
-    if frame.empty:
-        ui.no_runs(root)
+    frame = ui.page("Compare")
+    if frame is None:
         return
     chosen = _chosen(frame)
     if chosen.empty:

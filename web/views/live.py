@@ -54,11 +54,8 @@ def live_view(path: Path) -> None:
 
 
 def render() -> None:
-    st.title("Live")
-    root = ui.root()
-    frame = ui.runs(root)
-    if frame.empty:
-        ui.no_runs(root)
+    frame = ui.page("Live")
+    if frame is None:
         return
     going = frame[frame["status"] == data.UNFINISHED].sort_values("updated")
     prefer = (going if not going.empty else frame.sort_values("updated"))["name"].iloc[-1]

@@ -26,11 +26,8 @@ def _allowed_edges(run: RunData, names: list[str]) -> list[tuple[str, str]] | No
 
 
 def render() -> None:
-    st.title("Conversation network")
-    root = ui.root()
-    frame = ui.runs(root)
-    if frame.empty:
-        ui.no_runs(root)
+    frame = ui.page("Conversation network")
+    if frame is None:
         return
     run = ui.load_run(ui.pick_run(frame, "network_pick"))
     st.caption(ui.describe(run))

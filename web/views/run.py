@@ -203,11 +203,8 @@ def config_tab(run: RunData) -> None:
 
 
 def render() -> None:
-    st.title("Run")
-    root = ui.root()
-    frame = ui.runs(root)
-    if frame.empty:
-        ui.no_runs(root)
+    frame = ui.page("Run")
+    if frame is None:
         return
     run = ui.load_run(ui.pick_run(frame, "run_page_pick"))
     header(run)

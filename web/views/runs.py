@@ -44,11 +44,8 @@ def _filtered(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def render() -> None:
-    st.title("Runs")
-    root = ui.root()
-    frame = ui.runs(root)
-    if frame.empty:
-        ui.no_runs(root)
+    frame = ui.page("Runs")
+    if frame is None:
         return
     counts = frame["status"].value_counts()
     cols = st.columns(4)
@@ -58,7 +55,7 @@ def render() -> None:
     if counts.get("damaged", 0):
         st.warning(f"{int(counts['damaged'])} run(s) have damaged logs; the problems column says what is wrong.")
     shown = _filtered(frame)
-    st.caption(f"{len(shown)} of {len(frame)} runs under {root}. Click a column header to sort; select a row to open it.")
+    st.caption(f"{len(shown)} of {len(frame)} runs under {ui.root()}. Click a column header to sort; select a row to open it.")
     selection = st.dataframe(
         shown[COLUMNS], hide_index=True, column_config=FORMATS, on_select="rerun", selection_mode="single-row",
         key="runs_table",
