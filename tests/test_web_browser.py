@@ -41,8 +41,8 @@ def test_every_page_in_a_real_browser(fixture_root, tmp_path):
     with shots.serve(fixture_root) as url, shots.browser(tmp_path / "profile") as page:
         for path, charts, expected in PAGES:
             shots.open_page(page, f"{url}/{path}", expected[0], charts=charts)  # waits for the charts to draw
-            for text in expected[1:]:
-                assert page.get_by_text(text, exact=False).first.is_visible(), (path, text)
+            for text in expected[1:]:  # Streamlit streams a page in: wait for each text, not only the first
+                page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=60_000)
             body = page.inner_text("body")
             assert "Traceback" not in body and "could not be shown" not in body, path
             page.screenshot(path=str(tmp_path / f"{path.split('?')[0] or 'runs'}-{len(path)}.png"))
