@@ -135,6 +135,19 @@ def test_logged_llm_emits_errors_and_reraises():
     assert events[0]["error"] == "server unreachable" and events[0]["text"] is None
 
 
+def test_a_failed_call_logs_the_adapter_it_would_have_used():
+    def broken(request):
+        raise LLMError("prompt too long")
+
+    events: list[dict] = []
+    pool = LLMPool(LLMConfig(backend="fake", adapter="/adapters/a"), factory=lambda *a: FakeLLM(broken))
+    llm = LoggedLLM(pool.get(), events.append)
+    for request in (ask("?"), ask("?", adapter="/adapters/b")):
+        with pytest.raises(LLMError):
+            asyncio.run(llm.complete(request))
+    assert [e["adapter"] for e in events] == ["/adapters/a", "/adapters/b"]
+
+
 def test_micro_batcher_groups_by_key_and_caps_batches():
     seen: list[list[tuple[str, int]]] = []
 

@@ -87,6 +87,7 @@ class LLM(ABC):
     model: str = ""
     supports_constraints: bool = False
     supports_adapters: bool = False
+    default_adapter: str | None = None  # the LoRA applied to requests that name none
 
     @abstractmethod
     async def complete(self, request: Request) -> Completion: ...

@@ -48,7 +48,7 @@ class LoggedLLM(LLM):
             "type": "llm_call",
             "backend": c.backend if c else self.name,
             "model": c.model if c else self.model,
-            "adapter": c.extra.get("adapter", request.adapter) if c else request.adapter,
+            "adapter": c.extra.get("adapter", request.adapter) if c else request.adapter or self.inner.default_adapter,
             "messages": [dict(m) for m in request.messages],
             "sampling": dataclasses.asdict(request.sampling),
             "constraint": dataclasses.asdict(constraint) if constraint else None,

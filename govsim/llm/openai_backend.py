@@ -51,7 +51,7 @@ class OpenAILLM(LLM):
             raise LLMError(f"openai backend: set {api_key_env} (or llm.base_url for a local server)")
         self.model = model
         self.supports_constraints = base_url is not None if structured_outputs is None else structured_outputs
-        self._default_adapter = adapter
+        self.default_adapter = adapter
         self._client = AsyncOpenAI(
             api_key=api_key or "EMPTY", base_url=base_url, max_retries=0, timeout=timeout_s
         )  # retries are ours, so every attempt is counted the same way
@@ -85,7 +85,7 @@ class OpenAILLM(LLM):
     def _kwargs(self, request: Request) -> dict[str, Any]:
         s, c = request.sampling, request.constraint
         kwargs: dict[str, Any] = dict(
-            model=request.adapter or self._default_adapter or self.model,
+            model=request.adapter or self.default_adapter or self.model,
             messages=list(request.messages),
             temperature=s.temperature,
             top_p=s.top_p,

@@ -134,13 +134,13 @@ class _PooledLLM(LLM):
     """What agents hold: the engine behind the pool's limit and counters."""
 
     def __init__(self, pool: LLMPool, engine: LLM, adapter: str | None = None) -> None:
-        self._pool, self.engine, self.adapter = pool, engine, adapter
+        self._pool, self.engine, self.default_adapter = pool, engine, adapter
         self.name, self.model = engine.name, engine.model
         self.supports_constraints = engine.supports_constraints
         self.supports_adapters = engine.supports_adapters
 
     async def complete(self, request: Request) -> Completion:
-        return await self._pool._call(self.engine, request, self.adapter)
+        return await self._pool._call(self.engine, request, self.default_adapter)
 
     async def aclose(self) -> None:
         """Nothing: the pool owns the engine."""

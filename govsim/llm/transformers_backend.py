@@ -87,7 +87,7 @@ class TransformersLLM(LLM):
         request names none; ``threads``: torch threads on a CPU (see the module doc)."""
         self.model = model
         self._seed = seed
-        self._default_adapter = adapter
+        self.default_adapter = adapter
         self._dtype = dtype
         self._device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._threads = threads
@@ -116,7 +116,7 @@ class TransformersLLM(LLM):
     async def complete(self, request: Request) -> Completion:
         key = _fingerprint(request)
         self._seen[key] += 1
-        job = _Job(request, request.adapter or self._default_adapter, _derive_seed(self._seed, key, self._seen[key]))
+        job = _Job(request, request.adapter or self.default_adapter, _derive_seed(self._seed, key, self._seen[key]))
         t0 = time.monotonic()
         try:
             result = await self._batcher.submit(job)

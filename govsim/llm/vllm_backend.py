@@ -62,7 +62,7 @@ class VLLMLLM(LLM):
         adapters later). ``kv_cache_gib`` sets ``VLLM_CPU_KVCACHE_SPACE`` if unset (CPU only).
         Extra keyword arguments go to ``AsyncEngineArgs``."""
         self.model = model
-        self._default_adapter = adapter
+        self.default_adapter = adapter
         self._enable_lora = bool(adapter) if enable_lora is None else enable_lora
         self._kv_cache_gib = kv_cache_gib
         self._engine_kwargs = dict(
@@ -82,7 +82,7 @@ class VLLMLLM(LLM):
         engine = await self._ensure_engine()
         t0 = time.monotonic()
         final = None
-        adapter = request.adapter or self._default_adapter
+        adapter = request.adapter or self.default_adapter
         try:
             engine_input = await self._render(engine, request)
             params = self._sampling_params(request)
@@ -149,7 +149,7 @@ class VLLMLLM(LLM):
         kwargs = dict(self._engine_kwargs)
         if self._enable_lora:
             kwargs.setdefault("enable_lora", True)
-            kwargs.setdefault("max_lora_rank", lora_rank(self._default_adapter))
+            kwargs.setdefault("max_lora_rank", lora_rank(self.default_adapter))
         if vllm.current_platform.is_cpu():
             kwargs.setdefault("block_size", 32)  # finer prefix-cache reuse; see the module doc
         try:
