@@ -18,7 +18,7 @@ easiest decisions more.
 from __future__ import annotations
 
 from itertools import cycle
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 from govsim.rerest.decisions import Decision
 from govsim.rerest.texts import Texts
@@ -70,13 +70,7 @@ def preference_pairs(decisions: dict[str, Decision], samples: Sequence[Row], ref
 
     out = [pair(r["decision"], r["text"], r["failed_text"], "correction") for r in reflections if r["passed"]]
     out += [pair(d, good["text"], bad["text"], "sample_pair") for d, good, bad in _sample_pairs(samples)]
-    seen, kept = set(), []
-    for row in out:
-        key = (row["decision"], row["chosen"][0]["content"], row["rejected"][0]["content"])
-        if key not in seen:
-            seen.add(key)
-            kept.append(row)
-    return kept
+    return unique(out, key=lambda row: (row["decision"], row["chosen"][0]["content"], row["rejected"][0]["content"]))
 
 
 def _sample_pairs(samples: Sequence[Row]) -> list[tuple[str, Row, Row]]:
@@ -94,11 +88,16 @@ def _sample_pairs(samples: Sequence[Row]) -> list[tuple[str, Row, Row]]:
     return pairs
 
 
-def unique(rows: Iterable[Row]) -> list[Row]:
+def _prompt_and_completion(row: Row) -> tuple[str, str]:
+    return repr(row["prompt"]), row["completion"][0]["content"]
+
+
+def unique(rows: Iterable[Row], key: Callable[[Row], Hashable] = _prompt_and_completion) -> list[Row]:
+    """The rows in order, each ``key`` kept once."""
     seen, out = set(), []
     for row in rows:
-        key = (repr(row["prompt"]), row["completion"][0]["content"])
-        if key not in seen:
-            seen.add(key)
+        k = key(row)
+        if k not in seen:
+            seen.add(k)
             out.append(row)
     return out
