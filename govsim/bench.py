@@ -138,9 +138,8 @@ async def start_engine(options: BenchOptions) -> LLM:
 
 async def reset_prefix_cache(engine: LLM) -> None:
     """Empty the engine's prefix cache (vLLM), so every measurement starts cold."""
-    inner = getattr(engine, "_engine", None)
-    if inner is not None and hasattr(inner, "reset_prefix_cache"):
-        await inner.reset_prefix_cache()
+    if hasattr(engine, "reset_prefix_cache"):
+        await engine.reset_prefix_cache()
 
 
 # ---------------------------------------------------------------------- the workload

@@ -125,6 +125,12 @@ class VLLMLLM(LLM):
             del engine
             gc.collect()
 
+    async def reset_prefix_cache(self) -> None:
+        """Empty the engine's prefix cache (a benchmark starts each measurement cold); a
+        no-op before the engine has started."""
+        if self._engine is not None:
+            await self._engine.reset_prefix_cache()
+
     @property
     def engine_pid(self) -> int | None:
         """The engine subprocess's id (for tests that kill it), if it is running."""
