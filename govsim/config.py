@@ -53,6 +53,30 @@ class RegenConfig(_Strict):
         return Regeneration(**self.model_dump())
 
 
+PROFILES = ("paper", "improved")
+
+
+class Improvements(_Strict):
+    """govsim's named deviations from the reference GovSim (docs/fidelity.md has each row).
+
+    Every key is off under the default ``paper`` profile, which reproduces the reference's
+    information flow, and on under ``improved``; set a key to override the profile.
+    """
+
+    fixed_recency: bool | None = None  # the newest memory scores highest (the reference scores the oldest highest)
+    retrievable_chats: bool | None = None  # conversation memories are retrieved (the reference never retrieves them)
+    normalised_retrieval: bool | None = None  # each retrieval term min-max normalised over the candidates
+    collapse_rule: bool | None = None  # the system prompt tells the collapse threshold (the reference never does)
+    stock_left_report: bool | None = None  # the harvest report also tells the stock left (reveals the group total)
+    random_first_speaker: bool | None = None  # the talk opens with a random speaker (the reference: the first seat)
+    no_self_naming: bool | None = None  # a speaker may not name himself as the next speaker
+    present_names_only: bool | None = None  # the system prompt names only the agents present (the reference: all seats)
+
+    def resolved(self, profile: str) -> "Improvements":
+        on = profile == "improved"
+        return Improvements(**{k: on if v is None else v for k, v in self.model_dump().items()})
+
+
 class LLMConfig(_Strict):
     backend: Literal["auto", "vllm", "transformers", "openai", "fake"] = "auto"
     model: str = "embedded"  # "embedded" (SmolLM2-135M), a folder, a GGUF file or a hub name
@@ -86,6 +110,8 @@ class RunConfig(_Strict):
     universalization: bool = False
     max_utterances: int = Field(10, ge=1)
     network: str = "complete"
+    profile: Literal["paper", "improved"] = "paper"  # paper: the reference's GovSim; improved: every improvement on
+    improvements: Improvements = Improvements()  # None entries take the profile's value
     llm: LLMConfig = LLMConfig()
 
     @model_validator(mode="after")
@@ -105,6 +131,11 @@ class RunConfig(_Strict):
         if self.initial_stock is not None and self.initial_stock > self.capacity:
             raise ValueError(f"initial_stock: {self.initial_stock} is above capacity {self.capacity}")
         return self
+
+    @property
+    def opts(self) -> Improvements:
+        """The improvements in force: the explicit keys, the profile's value for the rest."""
+        return self.improvements.resolved(self.profile)
 
     @property
     def stock0(self) -> int:
