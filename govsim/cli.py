@@ -111,6 +111,11 @@ def run(
             typer.echo(f"{result.directory}: already finished (use --restart to run it again)")
     _print_table([str(r.directory) for r in results])
     typer.echo(f"runs written to {root}")
+    failed = [r for r in results if r.summary.get("valid") is False]
+    for result in failed:
+        typer.echo(f"error: {result.directory}: run stopped and marked invalid: {result.summary['invalid_reason']}", err=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

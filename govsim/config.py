@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from govsim.dynamics import Regeneration
 
 DEFAULT_NAMES = ["John", "Kate", "Jack", "Emma", "Luke", "Anna", "Paul", "Mia", "Omar", "Lena"]
+MAX_SEATS = 1000  # more than any study seats (GovSimElect: 20); stops a typo like sustainable*10000000
 EXPERIMENTS_FILE = Path(__file__).with_name("experiments.yaml")
 
 
@@ -89,6 +90,8 @@ class LLMConfig(_Strict):
     base_url: str | None = None  # openai backend
     api_key_env: str = "OPENAI_API_KEY"
     max_model_len: int = Field(2048, ge=256)
+    fail_after: int = Field(5, ge=1)  # failed calls in a row that stop a run (marked invalid)
+    fail_share: float = Field(0.5, gt=0, le=1)  # share of a month's calls failing that stops a run
 
 
 class RunConfig(_Strict):
@@ -96,10 +99,10 @@ class RunConfig(_Strict):
 
     scenario: str = "fishery"
     experiment: str = "default"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)  # numpy seeds are >= 0; int64 so tables and JSON readers hold it
     months: int = Field(12, ge=1)
     agent: str = "sustainable"  # the agent type of seats that name none
-    n_agents: int = Field(5, ge=1, le=len(DEFAULT_NAMES))  # used when agents is not given
+    n_agents: int = Field(5, ge=1, le=MAX_SEATS)  # used when agents is not given (names: seat_names)
     agents: list[AgentSpec] | None = None
     capacity: int = Field(100, ge=1)
     initial_stock: int | None = Field(None, ge=0)
@@ -117,7 +120,7 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _fill_seats(self) -> "RunConfig":
         if self.agents is None:
-            self.agents = [AgentSpec(name=n) for n in DEFAULT_NAMES[: self.n_agents]]
+            self.agents = [AgentSpec(name=n) for n in seat_names(self.n_agents)]
         names = [a.name for a in self.agents]
         if len(set(names)) != len(names):
             raise ValueError(f"agents: names must be unique, got {names}")
@@ -193,14 +196,23 @@ def _index(seq: list, part: str, dotted: str) -> int:
     return int(part)
 
 
+def seat_names(n: int) -> list[str]:
+    """Names of ``n`` seats: ``DEFAULT_NAMES``, then John2, Kate2, ... Lena2, John3, ... (all unique)."""
+    base = len(DEFAULT_NAMES)
+    return [DEFAULT_NAMES[i] if i < base else f"{DEFAULT_NAMES[i % base]}{i // base + 1}" for i in range(n)]
+
+
 def parse_agents(text: str) -> list[str]:
     """``"greedy,sustainable*4"`` -> five seat types."""
     types: list[str] = []
     for item in filter(None, (p.strip() for p in text.split(","))):
-        name, _, count = item.partition("*")
-        if count and not count.isdigit():
+        name, star, count = (part.strip() for part in item.partition("*"))
+        if not name or (star and not count.isdecimal()):
             raise ConfigError(f"--agents: {item!r} should be TYPE or TYPE*COUNT, e.g. sustainable*4")
-        types += [name.strip()] * (int(count) if count else 1)
+        n = (int(count) if len(count) < 10 else MAX_SEATS + 1) if count else 1
+        if len(types) + n > MAX_SEATS:
+            raise ConfigError(f"--agents {text!r}: at most {MAX_SEATS} seats")
+        types += [name] * n
     if not types:
         raise ConfigError("--agents: give at least one agent type, e.g. sustainable*5")
     return types
@@ -220,12 +232,13 @@ def resolve(
         raise ConfigError(f"experiment: unknown {experiment!r}; allowed: {', '.join(presets)}")
     data = deep_merge(deep_merge(presets[experiment], file), {"experiment": experiment})
     if "agents" in overrides and isinstance(overrides["agents"], str):
-        overrides["agents"] = [{"name": n, "type": t} for n, t in zip(DEFAULT_NAMES, parse_agents(overrides["agents"]))]
+        types = parse_agents(overrides["agents"])
+        overrides["agents"] = [{"name": n, "type": t} for n, t in zip(seat_names(len(types)), types)]
     dotted = {k: v for k, v in overrides.items() if "." in k}
     data = deep_merge(data, {k: v for k, v in overrides.items() if "." not in k})
     if dotted and data.get("agents") is None and any(k.startswith("agents.") for k in dotted):
         n = int(data.get("n_agents", 5))
-        data["agents"] = [{"name": name} for name in DEFAULT_NAMES[:n]]
+        data["agents"] = [{"name": name} for name in seat_names(n)]
     for key, value in dotted.items():
         set_path(data, key, value)
     return validate(data)
@@ -274,17 +287,73 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, refusing a mapping that holds a key twice (SafeLoader keeps the last silently).
+
+    Keys brought in by a merge (``<<: *base``) may be overridden: only the keys written in
+    the mapping itself are compared.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: SafeLoader reports it itself
+                continue
+            if seen is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"key {key!r} appears twice (first on line {seen.start_mark.line + 1}); keep one",
+                    problem_mark=key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: str | Path, what: str) -> Any:
+    """A YAML file's data; anything that stops it being read is one ``ConfigError`` line naming ``what``.
+
+    ``what`` names the file for the user, e.g. "config file x.yaml". Duplicate keys are refused.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+        return yaml.load(text, Loader=UniqueKeyLoader)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} is a directory; give a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what}: not a text file (byte {exc.object[exc.start]:#04x} at {exc.start} is not UTF-8)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what}{_yaml_where(exc)}: not valid YAML ({_yaml_problem(exc)})") from None
+    except RecursionError:
+        raise ConfigError(f"{what}: nested too deeply to read") from None
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f" line {mark.line + 1}"
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML does not allow
+    return f" character {position}" if position is not None else ""
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):
+        character = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        return f"character {character}: {exc.reason}"
+    return " ".join(str(getattr(exc, "problem", None) or exc).split())
+
+
 def load_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML/JSON config file into a dict (one-line error if it cannot be read)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config file {path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = load_yaml(path, f"config file {path}")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -9,13 +9,15 @@ A run directory holds:
 - ``meta.json``: where and with what the run was made (versions, git commit, host).
 - ``graph.json``: the conversation graph (``govsim.network``), written when the run ends.
 
-Every event has ``v`` (the format version), ``seq`` (0, 1, 2, ...), ``type``, and
-``ts`` (wall-clock seconds). Fields in ``TIMING_KEYS`` are the only ones that differ
-between two runs of the same config and seed on a deterministic backend.
+Events follow the schema of ``govsim.events`` (types, fields, the format history);
+the writer refuses an event of a known type that breaks it. Fields in ``TIMING_KEYS``
+(wall-clock times and the engine's scheduling) are the only ones that differ between two
+runs of the same config and seed on a deterministic backend.
 
 Readers never raise on damaged logs: ``read_run`` returns what is valid and lists what
-is not in ``RunData.problems`` (a truncated last line, an unknown event type, a missing
-summary), so dashboards and reports can show both.
+is not in ``RunData.problems`` (a truncated last line, an event that breaks the schema,
+an unknown event type, a damaged or missing summary), so dashboards and reports can
+show both. Version-1 logs are read and upgraded (``govsim.events.upgrade``).
 """
 
 from __future__ import annotations
@@ -31,19 +33,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-FORMAT_VERSION = 1
-FORMAT_NAME = "govsim-run"
-TIMING_KEYS = frozenset({"ts", "latency_s", "t_submit", "t_done", "wall_s"})
+from govsim import events as schema
+from govsim.events import FORMAT_VERSION
 
-# Event types written by the environment, the runner and the agents. Readers keep events
-# of other types too (a plugin may add its own) and report them as unknown.
-EVENT_TYPES = frozenset(
-    {
-        "run_started", "run_resumed", "month_started", "agent_joined", "harvest", "harvest_done",
-        "discussion_started", "utterance", "summary", "reflection", "month_ended", "run_ended",
-        "invalid_action", "llm_call", "parse_failure", "fallback", "agent_error", "memory", "insight",
-    }
-)
+FORMAT_NAME = "govsim-run"
+# Wall-clock times, and how many other calls the engine held (scheduling, not the model).
+TIMING_KEYS = frozenset({"ts", "latency_s", "t_submit", "t_done", "wall_s", "in_flight"})
+EVENT_TYPES = frozenset(schema.EVENTS)
+MAX_REPORTED = 20  # problems of one kind listed per run; the rest are counted
 
 CONFIG_FILE = "config.json"
 EVENTS_FILE = "events.jsonl"
@@ -117,8 +114,11 @@ def _environment() -> dict[str, Any]:
     }
 
 
-def run_meta() -> dict[str, Any]:
-    return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **_environment(), "created": time.time()}
+def run_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, **_environment(), **(extra or {}),
+        "created": time.time(),
+    }
 
 
 def write_graph(directory: str | Path, data: dict[str, Any]) -> None:
@@ -138,10 +138,18 @@ class RunWriter:
         self.seq = 0
         self._buffer: list[str] = []
         self._fh = None
+        self.restart_reason: str | None = None  # why a resumable run started over, if it did
 
     @property
     def finished(self) -> bool:
-        return (self.dir / SUMMARY_FILE).exists()
+        """A valid summary exists (an invalid run, stopped for failing calls, runs again)."""
+        path = self.dir / SUMMARY_FILE
+        if not path.exists():
+            return False
+        try:
+            return json.loads(path.read_text()).get("valid", True) is not False
+        except (OSError, ValueError, AttributeError):
+            return False
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         path = self.dir / CHECKPOINT_FILE
@@ -152,36 +160,55 @@ class RunWriter:
         except (json.JSONDecodeError, OSError):
             return None
 
-    def open(self, config: dict[str, Any], resume: bool = True) -> dict[str, Any] | None:
+    def open(
+        self, config: dict[str, Any], resume: bool = True, meta: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """Start the run, or resume it from its checkpoint. Returns the checkpoint used, if any.
 
         Without a usable checkpoint (or with ``resume=False``) the run restarts cleanly:
-        the old events are replaced, never appended to.
+        the old events are replaced, never appended to. A checkpoint that counts more
+        bytes of events than events.jsonl holds (the log was shortened) is not used: the
+        run restarts and ``restart_reason`` says why. ``meta`` is added to meta.json.
         """
         self.dir.mkdir(parents=True, exist_ok=True)
         checkpoint = self.load_checkpoint() if resume else None
         if checkpoint is not None and _same_config(self.dir / CONFIG_FILE, config):
+            held = (self.dir / EVENTS_FILE).stat().st_size
+            if held < checkpoint.get("events_bytes", 0):
+                self.restart_reason = (
+                    f"{self.dir}: events.jsonl holds {held} bytes but the checkpoint counts "
+                    f"{checkpoint['events_bytes']}; the log was shortened, so the run starts over"
+                )
+                checkpoint = None
+        elif checkpoint is not None:
+            checkpoint = None
+        if checkpoint is not None:
             with open(self.dir / EVENTS_FILE, "r+b") as fh:
                 fh.truncate(checkpoint["events_bytes"])
             self.seq = checkpoint["events"]
         else:
-            checkpoint = None
             for name in (EVENTS_FILE, CHECKPOINT_FILE, SUMMARY_FILE):
                 (self.dir / name).unlink(missing_ok=True)
             write_json_atomic(self.dir / CONFIG_FILE, config)
-            write_json_atomic(self.dir / META_FILE, run_meta())
+            write_json_atomic(self.dir / META_FILE, run_meta(meta))
         self._fh = open(self.dir / EVENTS_FILE, "ab")
         return checkpoint
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Log one event; an event of a known type that breaks the schema is a writer bug and raises."""
         record = {"v": FORMAT_VERSION, "seq": self.seq, **event, "ts": round(time.time(), 3)}
+        line = json.dumps(record, sort_keys=False, default=_jsonable, ensure_ascii=False)
+        wrong = schema.problems(json.loads(line)) if record.get("type") in schema.EVENTS else []
+        if wrong:
+            raise ValueError(f"run log: a {record['type']!r} event breaks the schema: {'; '.join(wrong)}")
         self.seq += 1
-        self._buffer.append(json.dumps(record, sort_keys=False, default=_jsonable, ensure_ascii=False))
+        self._buffer.append(line)
         return record
 
     def flush(self) -> None:
         if self._buffer and self._fh is not None:
-            self._fh.write(("\n".join(self._buffer) + "\n").encode())
+            # a lone surrogate (no valid UTF-8) becomes '?' rather than ending the run
+            self._fh.write(("\n".join(self._buffer) + "\n").encode("utf-8", "replace"))
             self._fh.flush()
             self._buffer.clear()
 
@@ -228,6 +255,11 @@ class RunData:
     def finished(self) -> bool:
         return self.summary is not None
 
+    @property
+    def valid(self) -> bool:
+        """Finished and not stopped for failing LLM calls (reports leave invalid runs out)."""
+        return self.summary is not None and self.summary.get("valid", True) is True
+
     def of_type(self, *types: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("type") in types]
 
@@ -257,6 +289,7 @@ def iter_events(path: Path, problems: list[str] | None = None) -> Iterator[dict[
         return
     last = len(lines) - 1
     unknown: set[str] = set()
+    broken = 0
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
@@ -264,15 +297,22 @@ def iter_events(path: Path, problems: list[str] | None = None) -> Iterator[dict[
             event = json.loads(raw)
             if not isinstance(event, dict):
                 raise ValueError("not an object")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             where = "the last line is truncated" if number - 1 == last else f"line {number} is not valid JSON"
             problems.append(f"events.jsonl: {where} (skipped)")
             continue
-        if event.get("v", FORMAT_VERSION) > FORMAT_VERSION:
-            problems.append(f"events.jsonl: line {number} has format version {event['v']}, newer than {FORMAT_VERSION}")
-        if event.get("type") not in EVENT_TYPES:
-            unknown.add(str(event.get("type")))
+        event = schema.upgrade(event)
+        wrong = schema.problems(event)
+        if wrong:
+            broken += 1
+            if broken <= MAX_REPORTED:
+                problems.append(f"events.jsonl: line {number} ({str(event.get('type'))[:40]}): {'; '.join(wrong)} (skipped)")
+            continue
+        if event["type"] not in EVENT_TYPES:
+            unknown.add(event["type"][:40])
         yield event
+    if broken > MAX_REPORTED:
+        problems.append(f"events.jsonl: {broken - MAX_REPORTED} more lines break the schema (skipped)")
     if unknown:
         problems.append(f"events.jsonl: unknown event type(s) {', '.join(sorted(unknown))} (shown as they are)")
 
@@ -287,7 +327,12 @@ def read_run(directory: str | Path) -> RunData:
     else:
         data.problems.append("events are missing (events.jsonl)")
     if (path / SUMMARY_FILE).exists():
-        data.summary = _read_json(path / SUMMARY_FILE, "summary", data.problems)
+        summary = _read_json(path / SUMMARY_FILE, "summary", data.problems)
+        wrong = schema.summary_problems(summary) if summary is not None else []
+        if wrong:
+            data.problems.append(f"summary is damaged ({'; '.join(wrong[:5])}); the run is left out")
+        else:
+            data.summary = summary
     else:
         data.problems.append("summary is missing: the run is unfinished or was killed")
     return data

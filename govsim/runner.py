@@ -5,14 +5,21 @@ LLM requests are in flight at once and the engine batches them. Events reach the
 log in a fixed order (the agents' own events in seat order, then the env's), so the
 same config and seed give the same ``events.jsonl`` on a deterministic backend.
 
+Agent events are stamped with the month and phase in force when the agent acted.
+
 A run directory is resumable: at the start of every month the env's and agents' state
 is checkpointed; re-running the same command continues from there, or skips a finished
 run.
+
+A run whose LLM calls keep failing (``llm.fail_after`` in a row, or ``llm.fail_share`` of
+a month's calls) is stopped: a ``run_failed`` event, and a summary with ``valid: false``
+that reports leave out. A model that never answers is a failed run, not a survived one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -25,7 +32,7 @@ import agents as agent_registry
 from agents.base import Agent, AgentContext
 from envs import commons_v0
 from govsim import metrics, network
-from govsim.config import RunConfig
+from govsim.config import LLMConfig, RunConfig
 from govsim.runlog import RunWriter, read_run, write_graph
 
 MonthCallback = Callable[[RunConfig, int], None]
@@ -39,15 +46,60 @@ class EpisodeResult:
     skipped: bool = False  # already finished before this call
 
 
+class RunFailed(RuntimeError):
+    """The run's LLM calls kept failing; the message is one line for the user."""
+
+
+@dataclass
+class CallHealth:
+    """Counts failed LLM calls: in a row, and within the current month."""
+
+    limits: LLMConfig
+    in_row: int = 0
+    month_calls: int = 0
+    month_failed: int = 0
+    failed: int = 0
+    calls: int = 0
+
+    def record(self, event: dict[str, Any]) -> None:
+        self.calls += 1
+        self.month_calls += 1
+        if "error" in event:
+            self.failed += 1
+            self.month_failed += 1
+            self.in_row += 1
+        else:
+            self.in_row = 0
+
+    def check(self, month_over: bool) -> None:
+        """Raise RunFailed when the calls failed too often; start a new month's count when it is over."""
+        if self.in_row >= self.limits.fail_after:
+            raise RunFailed(f"{self.in_row} LLM calls in a row failed (llm.fail_after={self.limits.fail_after})")
+        if month_over:
+            share = self.month_failed / self.month_calls if self.month_calls else 0.0
+            enough = self.month_calls >= self.limits.fail_after
+            self.month_calls = self.month_failed = 0
+            if enough and share >= self.limits.fail_share:
+                raise RunFailed(f"{share:.0%} of the month's LLM calls failed (llm.fail_share={self.limits.fail_share})")
+
+
 @dataclass
 class _Step:
-    """The agent events of one step, held back so they are logged in seat order."""
+    """The agent events of one step, held back so they are logged in seat order.
 
+    ``moment`` is the month and phase in force while the agents act; their events carry it.
+    """
+
+    health: CallHealth
     pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    moment: dict[str, Any] = field(default_factory=dict)
 
     def emitter(self, name: str) -> Callable[[dict[str, Any]], None]:
         def emit(event: dict[str, Any]) -> None:
-            self.pending.setdefault(name, []).append({"agent": name, **event})
+            record = {**self.moment, "agent": name, **event}
+            if record.get("type") == "llm_call":
+                self.health.record(record)
+            self.pending.setdefault(name, []).append(record)
 
         return emit
 
@@ -61,7 +113,7 @@ class Episode:
         self.pool = pool
         self.on_month = on_month or (lambda cfg, month: None)
         self.writer = RunWriter(self.directory)
-        self.step_events = _Step()
+        self.step_events = _Step(CallHealth(config.llm))
 
     def _build_agents(self, env: commons_v0.CommonsEnv) -> dict[str, Agent]:
         built: dict[str, Agent] = {}
@@ -87,18 +139,23 @@ class Episode:
         if resume and self.writer.finished:
             return EpisodeResult(self.config, self.directory, read_run(self.directory).summary or {}, skipped=True)
         started = time.perf_counter()
-        checkpoint = self.writer.open(self.config.dump(), resume=resume)
+        identity = model_identity(self.config)
+        checkpoint = self.writer.open(self.config.dump(), resume=resume, meta={"models": identity["models"]})
+        if self.writer.restart_reason:
+            print(self.writer.restart_reason, file=sys.stderr)
         env = commons_v0.parallel_env(config=self.config)
         agents = self._build_agents(env)
+        failure: str | None = None
         if checkpoint is None:
             observations, infos = env.reset(seed=self.config.seed)
-            self.writer.append({"type": "run_started", **_run_identity(self.config)})
+            self.writer.append({"type": "run_started", **_run_identity(self.config), "model_id": identity["model_id"]})
         else:
             observations, infos = env.load_state_dict(checkpoint["env"])
             for name, state in checkpoint["agents"].items():
                 agents[name].load_state_dict(state)
             self.writer.append({"type": "run_resumed", "month": env.month})
         self._log(env)
+        health = self.step_events.health
         try:
             while env.agents:
                 if env.phase.label == "harvest":
@@ -106,9 +163,20 @@ class Episode:
                         {"env": env.state_dict(), "agents": {n: a.state_dict() for n, a in agents.items()}}
                     )
                     self.on_month(self.config, env.month)
+                month = env.month
+                self.step_events.moment = {"month": month, "phase": env.phase.label}
                 actions = await self._act(agents, env.agents, observations, infos)
                 observations, _, _, _, infos = env.step(actions)
                 self._log(env)
+                try:
+                    health.check(month_over=env.month != month or not env.agents)
+                except RunFailed as exc:
+                    failure = str(exc)
+                    self.writer.append(
+                        {"type": "run_failed", **self.step_events.moment, "reason": failure,
+                         "failed_calls": health.failed, "calls": health.calls}
+                    )
+                    break
                 self.writer.flush()
         finally:
             self.writer.close()
@@ -118,7 +186,11 @@ class Episode:
             "metrics": metrics.episode_metrics(events, self.config),
             "counters": metrics.counters(events),
             "wall_s": round(time.perf_counter() - started, 3),
+            "valid": failure is None,
+            "invalid_reason": failure,
             **_run_identity(self.config),
+            "model_id": identity["model_id"],
+            "model_identity": identity["model_identity"],
         }
         self.writer.finish(summary)
         return EpisodeResult(self.config, self.directory, summary)
@@ -128,19 +200,16 @@ class Episode:
             try:
                 return await agents[name].act(observations[name], infos[name])
             except Exception as exc:  # an agent that raises must not end the run: record it, count it
-                self.step_events.emitter(name)(
-                    {"type": "agent_error", "error": f"{type(exc).__name__}: {exc}"[:500], "phase": infos[name]["phase"]}
-                )
+                self.step_events.emitter(name)({"type": "agent_error", "error": f"{type(exc).__name__}: {exc}"[:500]})
                 return {}
 
         results = await asyncio.gather(*(one(name) for name in present))
         return {name: action for name, action in zip(present, results) if infos[name]["acting"]}
 
     def _log(self, env: commons_v0.CommonsEnv) -> None:
-        where = {"month": env.month, "phase": env.phase.label}
         for seat in self.config.agents:
             for event in self.step_events.pending.pop(seat.name, []):
-                self.writer.append({**where, **event})
+                self.writer.append(event)
         for event in env.drain_events():
             self.writer.append(event)
 
@@ -149,9 +218,27 @@ def _run_identity(config: RunConfig) -> dict[str, Any]:
     return {
         "scenario": config.scenario,
         "experiment": config.experiment,
+        "profile": config.profile,
         "seed": config.seed,
         "model": config.llm.model if any(_needs_llm(s.type) for s in config.agents) else None,
         "agents": {s.name: s.type for s in config.agents},
+    }
+
+
+def model_identity(config: RunConfig) -> dict[str, Any]:
+    """The resolved model of every LLM seat (``models``) and one ``model_id`` naming them all."""
+    from govsim.llm.identity import model_identity as identify
+    from govsim.llm.pool import resolve_backend
+
+    pairs = sorted(
+        {(resolve_backend(s.backend or config.llm.backend), s.model or config.llm.model)
+         for s in config.agents if _needs_llm(s.type)}
+    )
+    models = [identify(backend, model) for backend, model in pairs]
+    return {
+        "model_id": "+".join(m["id"] for m in models) or None,
+        "model_identity": {"models": models} if models else None,
+        "models": models,
     }
 
 

@@ -8,6 +8,7 @@ import pytest
 import agents
 from agents.scripted import Sustainable
 from govsim import config, runner
+from govsim.events import FORMAT_VERSION
 from govsim.runlog import EVENTS_FILE, read_run, strip_timing
 
 
@@ -107,4 +108,4 @@ def test_many_episodes_run_concurrently(tmp_path):
     assert [r.config.seed for r in results] == [0, 1, 2, 3]
     assert all((tmp_path / f"s{s}" / "summary.json").exists() for s in range(4))
     summary = json.loads((tmp_path / "s0" / "summary.json").read_text())
-    assert summary["format"] == "govsim-run" and summary["format_version"] == 1
+    assert summary["format"] == "govsim-run" and summary["format_version"] == FORMAT_VERSION == 2

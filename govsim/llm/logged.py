@@ -3,7 +3,9 @@
 The layer knows nothing of run logs: ``emit`` is any callable taking a dict (the runner
 passes its run-log writer). Events carry the prompt, the reply, token counts, timing
 (``t_submit``/``t_done`` are wall-clock seconds; ``latency_s`` is the engine's share),
-the request's tags under ``"tags"`` (agent, purpose, episode...) and ``in_flight``:
+the request's tags under ``"tags"`` (agent, purpose, episode...), the caller's identity
+tags (``govsim.events.CALL_IDENTITY``: agent, purpose, month, attempt, seed) also as
+top-level fields, and ``in_flight``:
 how many other calls were in the engine when this one entered (from ``LLMPool``; None
 for an LLM used outside a pool). A failed call is emitted with ``"error"`` and re-raised.
 """
@@ -14,6 +16,7 @@ import dataclasses
 import time
 from typing import Any, Callable, Mapping
 
+from govsim.events import CALL_IDENTITY
 from govsim.llm.base import LLM, Completion, Request
 
 Emit = Callable[[dict[str, Any]], None]
@@ -44,8 +47,10 @@ class LoggedLLM(LLM):
 
     def _event(self, request: Request, t_submit: float, c: Completion | None, error: str | None = None) -> dict[str, Any]:
         constraint = request.constraint
+        tags = request.tag_dict
         event: dict[str, Any] = {
             "type": "llm_call",
+            **{key: tags[key] for key in CALL_IDENTITY if key in tags},
             "backend": c.backend if c else self.name,
             "model": c.model if c else self.model,
             "adapter": c.extra.get("adapter", request.adapter) if c else request.adapter or self.inner.default_adapter,
@@ -61,7 +66,7 @@ class LoggedLLM(LLM):
             "t_submit": t_submit,
             "t_done": time.time(),
             "in_flight": c.extra.get("in_flight") if c else None,
-            "tags": request.tag_dict,
+            "tags": tags,
         }
         if error is not None:
             event["error"] = error
