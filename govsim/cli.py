@@ -256,37 +256,41 @@ def rerest(
 def subskills(
     model: Optional[str] = typer.Option(None, help="'embedded', a model folder, a GGUF file or a hub name."),
     backend: Optional[str] = typer.Option(None, help="LLM backend: auto, vllm, transformers, openai, fake."),
-    n: int = typer.Option(20, help="Questions per subskill and scenario."),
-    seed: int = typer.Option(0, help="Seed of the random stocks."),
+    items: int = typer.Option(150, help="Items per test and scenario (the reference's 150)."),
+    seed: int = typer.Option(0, help="Seed of the items (same seed, same items)."),
     scenario: str = typer.Option("fishery", help="Comma-separated scenarios, or 'all'."),
-    temperature: float = typer.Option(0.0, help="Sampling temperature."),
-    max_tokens: int = typer.Option(400, help="Most tokens per reply (room to think step by step)."),
+    tests: str = typer.Option("all", "--tests", help="Comma-separated tests (see govsim/subskills.yaml), or 'all' (the eight)."),
+    temperature: float = typer.Option(0.0, help="Sampling temperature (the reference: 0, greedy)."),
+    max_tokens: int = typer.Option(400, help="Most tokens per reply (room to think step by step; the reference allows 8000)."),
     constrain: bool = typer.Option(False, help="Force the reply to be just 'Answer: N' (backends with constraints)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the accuracy table as CSV."),
-    details: Optional[Path] = typer.Option(None, help="Write every question, reply and score as JSON lines."),
+    details: Optional[Path] = typer.Option(None, help="Write every item (prompt, reply, parsed, correct answer, passed) as JSON lines."),
 ) -> None:
-    """The paper's subskill tests: accuracy per subskill (95 % Wilson CI) and parse failures."""
+    """The paper's eight subskill tests: accuracy per test (95 % Wilson CI) and parse failures."""
     from pydantic import ValidationError
 
     from govsim import scenarios as scenario_files
-    from govsim import subskills as tests
+    from govsim import subskills as subskill_tests
     from govsim.config import LLMConfig, describe_error
     from govsim.llm.base import LLMError
 
-    if n < 1:
-        fail("--n must be >= 1")
+    if items < 1:
+        fail("--items must be >= 1, e.g. --items 150")
     names = scenario_files.available() if scenario == "all" else [s.strip() for s in scenario.split(",") if s.strip()]
+    chosen = None if tests == "all" else [t.strip() for t in tests.split(",") if t.strip()]
     settings = {"temperature": temperature, "max_tokens": max_tokens}
     settings.update({k: v for k, v in {"model": model, "backend": backend}.items() if v is not None})
     try:
         llm_config = LLMConfig.model_validate(settings)
-        records = asyncio.run(tests.run(llm_config, names, n=n, seed=seed, constrain=constrain))
+        records = asyncio.run(
+            subskill_tests.run(llm_config, names, items=items, seed=seed, constrain=constrain, tests=chosen)
+        )
     except ValidationError as exc:
         fail(describe_error(exc, LLMConfig).replace("config: ", "llm: ", 1))
     except (ConfigError, ScenarioError, LLMError) as exc:
         fail(str(exc))
-    table = tests.accuracy_table(records)
-    typer.echo(tests.to_markdown(table))
+    table = subskill_tests.accuracy_table(records)
+    typer.echo(subskill_tests.to_markdown(table))
     if csv:
         table.to_csv(csv, index=False)
     if details:
