@@ -20,7 +20,8 @@ in test order; its exact numbers are not reproduced, their distribution is.
 
 Reading a reply: the reference stops the model at the first "Answer:" (or "So, the answer
 is:") and takes the first integer generated after it. Here the model writes freely and
-the first integer after the first such marker is read. A reply with none is a parse
+the first integer after the first such marker is read ("The answer is" counts too: the
+embedded model often writes it). A reply with none is a parse
 failure: counted and reported next to the accuracy, and scored as not passing (the
 reference turns an unreadable reply into 0 silently, which passes a consequence item
 whose answer is 0). Every prompt is one user message, as in the reference.
@@ -56,7 +57,7 @@ HARVESTERS = 5
 CAPACITY = 100
 REGEN = Regeneration()  # doubling, the paper's rule
 STOCK_RANGE = (10, 100)  # f(h) >= 1 throughout, so "0 < answer <= f(h)" can pass
-MARKER = re.compile(r"answer\s*\**\s*:|so,?\s+the\s+answer\s+is", re.IGNORECASE)
+MARKER = re.compile(r"answer\s*\**\s*:|the\s+answer\s+is", re.IGNORECASE)
 ANSWER_ONLY = Constraint(regex=r"Answer: [0-9]{1,4}")
 
 
@@ -261,7 +262,8 @@ def _fill(template: str, fields: dict[str, Any], where: str) -> str:
 
 def parse_answer(text: str) -> int | None:
     """The first integer after the first answer marker ("Answer:", "**Answer**:", "So, the
-    answer is"), or None. "Answer: 8.6" reads 8, as the reference's digits-only read does."""
+    answer is", "The answer is"), or None. "Answer: 8.6" reads 8, as the reference's
+    digits-only read does."""
     marker = MARKER.search(text or "")
     number = re.search(r"\d+", text[marker.end():]) if marker else None
     return int(number.group()) if number else None

@@ -99,9 +99,9 @@ def test_pass_rules():
 @pytest.mark.parametrize(
     "text, number",
     [("Answer: 12", 12), ("So each takes 9. Answer: 12 tons.", 12), ("So, the answer is: 7", 7),
-     ("so the answer is 7 tons", 7), ("**Answer**: 15", 15), ("**Answer:** 15", 15), ("Answer:\n\n10 tons", 10),
+     ("so the answer is 7 tons", 7), ("The answer is: 25%", 25), ("**Answer**: 15", 15), ("**Answer:** 15", 15), ("Answer:\n\n10 tons", 10),
      ("Answer: 8.6", 8), ("Answer: each of us can take 9 tons", 9), ("Answer: 3 tons. Wait, Answer: 5", 3),
-     ("I would take 10 tons.", None), ("Answer: none at all", None), ("", None), (None, None)],
+     ("I would take 10 tons.", None), ("The largest number is 100.", None), ("Answer: none at all", None), ("", None), (None, None)],
 )
 def test_parse_reads_the_reference_answer_forms(text, number):
     assert subskills.parse_answer(text) == number
