@@ -5,9 +5,13 @@ clean water in a river: the scenario is data, see ``govsim/scenarios``). Each mo
 
 1. HARVEST: every agent present asks for an amount at once; the pool is allocated
    (``govsim.dynamics.allocate``) and each agent's reward is what it caught.
-2. DISCUSSION (unless ``communication=False``): the mayor's public report of catches,
-   then one speaker per step: an utterance, whether the conversation is over, and who
-   speaks next; at most ``max_utterances`` utterances. With a communication network
+2. DISCUSSION (unless ``communication=False``): the mayor's public report of catches
+   opens the talk, then one speaker per step: an utterance, whether the conversation is
+   over, and who speaks next (anyone present, himself included, as in the reference;
+   ``improvements.no_self_naming`` forbids himself). The first seat present speaks first
+   (``improvements.random_first_speaker`` draws one). The talk has at most
+   ``max_conversation_steps`` steps, the mayor's report counted (the reference's 10: at
+   most 9 agent turns). With a communication network
    (config ``network``, see ``govsim.network``) other than ``complete``, talk follows
    its edges: a speaker may only name a present neighbour as the next speaker (any
    other name is replaced by the first present neighbour after it in seat order and
@@ -41,7 +45,9 @@ keys are those of ``govsim.config.RunConfig`` (e.g. ``scenario="pasture"``,
 from __future__ import annotations
 
 import functools
+import json
 import string
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -51,6 +57,7 @@ from pettingzoo.utils import parallel_to_aec, wrappers
 
 from govsim import network, scenarios
 from govsim.config import RunConfig, resolve
+from envs.actions import encodable, read_whole, shown
 from govsim.dynamics import Commons, clip_request
 from govsim.phases import (
     AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
@@ -64,6 +71,7 @@ CHARSET = frozenset(
     + "\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u2022\u20ac"
 )
 START_YEAR = 2024
+MAYOR = "Mayor"  # who gives the monthly report in the conversation text
 
 
 def sanitize(text: str, limit: int = MAX_TEXT) -> str:
@@ -75,6 +83,23 @@ def sanitize(text: str, limit: int = MAX_TEXT) -> str:
 def month_date(month: int) -> str:
     year, index = divmod(month - 1, 12)
     return f"{START_YEAR + year}-{index + 1:02d}-01"
+
+
+def phase_date(month: int, phase: str) -> str:
+    """The simulated date of a phase, as the reference's calendar runs: the harvest on the
+    month's first day, the talk on its second-to-last day, reflection at home on its last."""
+    first = date.fromisoformat(month_date(month))
+    if phase == Phase.HARVEST.label:
+        return first.isoformat()
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return (last - timedelta(days=1) if phase in (Phase.DISCUSSION.label, Phase.SUMMARY.label) else last).isoformat()
+
+
+def quoted_turn(speaker: str, text: str) -> str:
+    """One line of the talk as a prompt shows it: the speaker, then what was said as quoted
+    data (JSON string syntax: newlines and quotes escaped), so it cannot pass for the
+    mayor, a memory or an instruction."""
+    return f"{speaker}: {json.dumps(text, ensure_ascii=False)}"
 
 
 def env(**kwargs: Any):
@@ -228,8 +253,11 @@ class CommonsEnv(ParallelEnv):
             self.report_lines = [self.scenario.say("public_report_header")] + [
                 self.scenario.say("public_report_line", name=a, caught=c) for a, c in zip(self.agents, caught)
             ]
-            self.speaker = self.agents[int(self.rng.integers(len(self.agents)))]
-            self._event("discussion_started", report="\n".join(self.report_lines), first_speaker=self.speaker)
+            if self.config.opts.random_first_speaker:
+                self.speaker = self.agents[int(self.rng.integers(len(self.agents)))]
+            else:
+                self.speaker = self.agents[0]
+            self._event("discussion_started", report=self.report, first_speaker=self.speaker)
         else:
             self.phase = Phase.REFLECTION
         return {a: float(c) for a, c in zip(self.agents, caught)}
@@ -241,7 +269,7 @@ class CommonsEnv(ParallelEnv):
         nxt = self._next_speaker(speaker, action)
         self.conversation.append({"speaker": speaker, "text": text})
         self._event("utterance", agent=speaker, text=text, next_speaker=nxt, end=end, turn=len(self.conversation))
-        if end or nxt is None or len(self.conversation) >= self.config.max_utterances:
+        if end or nxt is None or 1 + len(self.conversation) >= self.config.max_conversation_steps:
             self.phase = Phase.SUMMARY
         else:
             self.speaker = nxt
@@ -261,7 +289,7 @@ class CommonsEnv(ParallelEnv):
             self.commons.regenerate(self.rng)
         self._event(
             "month_ended",
-            stock_after_harvest=self.stock_before - sum(h["caught"] for h in self.last_harvest.values()),
+            stock_after_harvest=self.stock_before - self._caught_total(),
             collapsed=collapsed,
             stock_next=None if (collapsed or last) else self.commons.stock,
         )
@@ -272,51 +300,79 @@ class CommonsEnv(ParallelEnv):
             self.month += 1
             self._start_month()
 
+    def _caught_total(self) -> int:
+        return sum(h["caught"] for h in self.last_harvest.values())
+
     @property
     def scribe(self) -> str:
         return self.agents[0]
 
     # ------------------------------------------------------------------ reading actions
 
+    # How values are read, coerced or refused: envs/actions.py. Each coercion is an invalid_action.
+
     def _field(self, agent: str, action: Any, key: str) -> Any:
+        """The action's value for ``key``, or None (recorded) when it is absent or None."""
         if not isinstance(action, dict) or key not in action:
             self._flag_invalid(agent, key, action if not isinstance(action, dict) else None, "missing")
             return None
+        if action[key] is None:
+            self._flag_invalid(agent, key, None, "None given; counted as missing")
         return action[key]
 
     def _amount(self, agent: str, action: Any, key: str, low: int, high: int, default: int = 0) -> int:
         value = self._field(agent, action, key)
         if value is None:
             return default
-        try:
-            number = int(np.asarray(value).reshape(-1)[0])
-        except (TypeError, ValueError, IndexError):
-            self._flag_invalid(agent, key, value, f"not a whole number; used {default}")
+        number, how = read_whole(value)
+        if number is None:
+            self._flag_invalid(agent, key, value, f"{how}; used {default}")
             return default
         clipped = clip_request(number - low, high - low) + low
+        fixes = [how] if how else []
         if clipped != number:
-            self._flag_invalid(agent, key, number, f"out of range [{low}, {high}]; clipped to {clipped}")
+            fixes.append(f"out of range [{low}, {high}]; clipped to {clipped}")
+        if fixes:
+            self._flag_invalid(agent, key, value, "; ".join(fixes))
         return clipped
 
     def _text(self, agent: str, action: Any, key: str) -> str:
         value = self._field(agent, action, key)
         if value is None:
             return ""
-        text = str(value)
+        fixes = []
+        if isinstance(value, (bytes, bytearray)):
+            text = bytes(value[: 4 * MAX_UTTERANCE]).decode("utf-8", "replace")
+            fixes.append("bytes, decoded as UTF-8")
+        elif isinstance(value, str):
+            text = value
+        else:
+            self._flag_invalid(agent, key, value, f"not text (a {type(value).__name__}); used ''")
+            return ""
         if len(text) > MAX_UTTERANCE:
-            self._flag_invalid(agent, key, len(text), f"longer than {MAX_UTTERANCE} characters; cut")
+            fixes.append(f"longer than {MAX_UTTERANCE} characters ({len(text)}); cut")
             text = text[:MAX_UTTERANCE]
+        text, replaced = encodable(text)
+        if replaced:
+            fixes.append(f"{replaced} character(s) UTF-8 cannot encode (lone surrogates) replaced by U+FFFD")
+        if fixes:
+            self._flag_invalid(agent, key, value, "; ".join(fixes))
         return text
 
     def _flag(self, agent: str, action: Any, key: str) -> bool:
         value = self._field(agent, action, key)
         if value is None:
             return False
-        try:
-            return bool(int(np.asarray(value).reshape(-1)[0]))
-        except (TypeError, ValueError, IndexError):
-            self._flag_invalid(agent, key, value, "not 0 or 1; used 0")
+        number, how = read_whole(value, bools=True)
+        if number is None:
+            self._flag_invalid(agent, key, value, f"{how}; used 0")
             return False
+        fixes = [how] if how else []
+        if number not in (0, 1):
+            fixes.append(f"not 0 or 1; read as {int(number != 0)}")
+        if fixes:
+            self._flag_invalid(agent, key, value, "; ".join(fixes))
+        return number != 0
 
     def _next_speaker(self, speaker: str, action: Any) -> str | None:
         value = self._field(speaker, action, NEXT_SPEAKER)
@@ -325,27 +381,26 @@ class CommonsEnv(ParallelEnv):
         if value is None:
             return fallback
         name = value if isinstance(value, str) else None
-        if name is None:
-            try:
-                index = int(np.asarray(value).reshape(-1)[0])
-                name = self.possible_agents[index] if 0 <= index < len(self.possible_agents) else None
-            except (TypeError, ValueError, IndexError):
-                name = None
+        if name is None:  # a seat index in the action space's own form; anything else is refused
+            index, how = read_whole(value)
+            name = self.possible_agents[index] if index is not None and not how and 0 <= index < len(self.possible_agents) else None
         if name in allowed:
             return name
         if fallback is None:
             fix = "no neighbour present; the discussion ends"
         elif self.network is None:
-            fix = f"not another agent present; {fallback} speaks next"
+            fix = f"not an agent it may name; {fallback} speaks next"
         else:
             fix = f"not a neighbour present; {fallback} speaks next"
         self._flag_invalid(speaker, NEXT_SPEAKER, value, fix)
         return fallback
 
     def _addressable(self, speaker: str) -> list[str]:
-        """Present agents the speaker may name next, in seat order starting after it."""
+        """Present agents the speaker may name next, in seat order starting after it (itself
+        last, unless ``improvements.no_self_naming``)."""
         i = self.agents.index(speaker)
-        return [a for a in self.agents[i + 1 :] + self.agents[:i] if self._linked(speaker, a)]
+        others = [a for a in self.agents[i + 1 :] + self.agents[:i] if self._linked(speaker, a)]
+        return others if self.config.opts.no_self_naming or not others else others + [speaker]
 
     def _linked(self, a: str, b: str) -> bool:
         return self.network is None or self.network.has_edge(a, b)
@@ -356,10 +411,18 @@ class CommonsEnv(ParallelEnv):
             return self.conversation
         return [t for t in self.conversation if t["speaker"] == agent or self._linked(agent, t["speaker"])]
 
+    @property
+    def report(self) -> str:
+        """The mayor's report as one line of the talk (empty before the talk)."""
+        return f"{MAYOR}: {' '.join(self.report_lines)}" if self.report_lines else ""
+
+    def talk_lines(self, agent: str) -> list[str]:
+        """The talk as ``agent`` heard it, one line a turn, what others said quoted."""
+        return [quoted_turn(t["speaker"], t["text"]) for t in self._heard(agent)]
+
     def _flag_invalid(self, agent: str, key: str, value: Any, fix: str) -> None:
-        shown = value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)[:80]
         self._invalid.setdefault(agent, []).append(f"{key}: {fix}")
-        self._event("invalid_action", agent=agent, key=key, value=shown, fix=fix)
+        self._event("invalid_action", agent=agent, key=key, value=shown(value), fix=fix)
 
     def _event(self, type_: str, **fields: Any) -> None:
         self._events.append({"type": type_, "month": self.month, "phase": self.phase.label, **fields})
@@ -374,7 +437,7 @@ class CommonsEnv(ParallelEnv):
         return self.phase in (Phase.HARVEST, Phase.REFLECTION)
 
     def _observations(self) -> dict[str, dict[str, Any]]:
-        report = sanitize("\n".join(self.report_lines))
+        report = sanitize(self.report)
         threshold = self.threshold if self.config.universalization else -1
         return {
             a: {
@@ -388,7 +451,7 @@ class CommonsEnv(ParallelEnv):
                 "n_agents": len(self.agents),
                 "acting": int(self.acting(a)),
                 "report": report,
-                "conversation": sanitize("\n".join(f"{t['speaker']}: {t['text']}" for t in self._heard(a))),
+                "conversation": sanitize("\n".join(self.talk_lines(a))),
                 "text": sanitize(self._describe(a)),
             }
             for a in self.agents
@@ -407,9 +470,12 @@ class CommonsEnv(ParallelEnv):
             return "\n".join(lines)
         if agent in self.last_harvest:
             h = self.last_harvest[agent]
-            lines.append(say("harvest_report", wanted=h["wanted"], caught=h["caught"], stock_after=self.commons.stock))
-        lines += self.report_lines
-        lines += [f"{t['speaker']}: {t['text']}" for t in self._heard(agent)]
+            lines.append(say("harvest_report", name=agent, wanted=h["wanted"], caught=h["caught"]))
+            if self.config.opts.stock_left_report:
+                lines.append(say("stock_left", stock_after=self.commons.stock))
+        if self.report:
+            lines.append(self.report)
+        lines += self.talk_lines(agent)
         if self.phase in (Phase.REFLECTION, Phase.DONE) and self.summary_text:
             lines.append(self.summary_text)
         return "\n".join(lines)
@@ -418,7 +484,7 @@ class CommonsEnv(ParallelEnv):
         shared = {
             "phase": self.phase.label,
             "month": self.month,
-            "date": month_date(self.month),
+            "date": phase_date(self.month, self.phase.label),
             "present": list(self.agents),
             "summary": self.summary_text,
             "speaker": self.speaker if self.phase == Phase.DISCUSSION else None,
@@ -430,6 +496,7 @@ class CommonsEnv(ParallelEnv):
                 **shared,
                 "conversation": [dict(t) for t in self._heard(a)],
                 "neighbours": [b for b in self.agents if b != a and self._linked(a, b)],
+                "names": self._addressable(a),  # whom it may name as the next speaker
                 "acting": self.acting(a),
                 "invalid": list(self._invalid.get(a, [])),
             }

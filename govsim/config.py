@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from govsim.dynamics import Regeneration
 
@@ -25,6 +25,16 @@ EXPERIMENTS_FILE = Path(__file__).with_name("experiments.yaml")
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message is one line for the user."""
+
+
+MAX_SEED = 2**63 - 1  # numpy takes any seed >= 0; int64 keeps it whole in tables and JSON readers
+
+
+def check_seed(seed: int) -> int:
+    """A run's seed, or ValueError: seeds are whole numbers from 0 to ``MAX_SEED``."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError("a seed must be a whole number from 0 to 2**63-1")
+    return seed
 
 
 class _Strict(BaseModel):
@@ -55,6 +65,8 @@ class RegenConfig(_Strict):
 
 
 PROFILES = ("paper", "improved")
+REFERENCE_MAX_TOKENS = 8000  # the reference's generation limit (simulation/utils/models.py)
+GENERATION_BOUND = 512  # govsim's default: keeps `make run` within minutes on 2 cores (README)
 
 
 class Improvements(_Strict):
@@ -82,14 +94,16 @@ class LLMConfig(_Strict):
     backend: Literal["auto", "vllm", "transformers", "openai", "fake"] = "auto"
     model: str = "embedded"  # "embedded" (SmolLM2-135M), a folder, a GGUF file or a hub name
     adapter: str | None = None  # a LoRA adapter folder
-    temperature: float = Field(0.7, ge=0)
+    temperature: float = Field(0.0, ge=0)  # the reference decodes greedily
     top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(200, ge=1)
+    # The reference allows 8000 new tokens; a small model decoding greedily on a CPU can
+    # run to any limit, so govsim bounds a reply (docs/fidelity.md: "generation bound").
+    max_tokens: int = Field(GENERATION_BOUND, ge=1)
     retries: int = Field(2, ge=0)  # extra attempts when a reply does not parse
     max_concurrency: int | None = Field(None, ge=1)  # 1 = the reference's one call at a time
     base_url: str | None = None  # openai backend
     api_key_env: str = "OPENAI_API_KEY"
-    max_model_len: int = Field(2048, ge=256)
+    max_model_len: int | None = Field(None, ge=256)  # None: the model's own context length
     fail_after: int = Field(5, ge=1)  # failed calls in a row that stop a run (marked invalid)
     fail_share: float = Field(0.5, gt=0, le=1)  # share of a month's calls failing that stops a run
 
@@ -99,7 +113,7 @@ class RunConfig(_Strict):
 
     scenario: str = "fishery"
     experiment: str = "default"
-    seed: int = Field(0, ge=0, lt=2**63)  # numpy seeds are >= 0; int64 so tables and JSON readers hold it
+    seed: Annotated[int, AfterValidator(check_seed)] = 0
     months: int = Field(12, ge=1)
     agent: str = "sustainable"  # the agent type of seats that name none
     n_agents: int = Field(5, ge=1, le=MAX_SEATS)  # used when agents is not given (names: seat_names)
@@ -111,9 +125,10 @@ class RunConfig(_Strict):
     allocation: Literal["stochastic", "proportional"] = "stochastic"
     communication: bool = True
     universalization: bool = False
-    max_utterances: int = Field(10, ge=1)
+    max_conversation_steps: int = Field(10, ge=2)  # steps of the talk, the mayor's report counted (the reference's 10)
     network: str = "complete"
     profile: Literal["paper", "improved"] = "paper"  # paper: the reference's GovSim; improved: every improvement on
+    prompt_variant: Literal["v3", "v3_p1", "v3_p2", "v3_p3"] = "v3"  # the reference's system text or a paraphrase
     improvements: Improvements = Improvements()  # None entries take the profile's value
     llm: LLMConfig = LLMConfig()
 
@@ -218,6 +233,20 @@ def parse_agents(text: str) -> list[str]:
     return types
 
 
+def typed_seats(seats: list[dict[str, Any]], types: list[str], experiment: str) -> list[dict[str, Any]]:
+    """A preset's or file's own seats (names, personas, join months) with the given types:
+    one type for every seat, or one per seat."""
+    if len(set(types)) == 1 and len(types) in (1, len(seats)):
+        types = types[:1] * len(seats)
+    if len(types) != len(seats):
+        names = ", ".join(str(seat.get("name")) for seat in seats)
+        raise ConfigError(
+            f"--agents: {experiment!r} has its own {len(seats)} seats ({names}); give one type for all "
+            f"(e.g. generative*{len(seats)}) or {len(seats)} types, or set them with --set agents.N.type=..."
+        )
+    return [{**seat, "type": kind} for seat, kind in zip(seats, types)]
+
+
 def resolve(
     experiment: str = "default",
     file: dict[str, Any] | None = None,
@@ -233,7 +262,10 @@ def resolve(
     data = deep_merge(deep_merge(presets[experiment], file), {"experiment": experiment})
     if "agents" in overrides and isinstance(overrides["agents"], str):
         types = parse_agents(overrides["agents"])
-        overrides["agents"] = [{"name": n, "type": t} for n, t in zip(seat_names(len(types)), types)]
+        if data.get("agents"):
+            overrides["agents"] = typed_seats(data["agents"], types, experiment)
+        else:
+            overrides["agents"] = [{"name": n, "type": t} for n, t in zip(seat_names(len(types)), types)]
     dotted = {k: v for k, v in overrides.items() if "." in k}
     data = deep_merge(data, {k: v for k, v in overrides.items() if "." not in k})
     if dotted and data.get("agents") is None and any(k.startswith("agents.") for k in dotted):

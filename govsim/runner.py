@@ -64,7 +64,7 @@ class CallHealth:
     def record(self, event: dict[str, Any]) -> None:
         self.calls += 1
         self.month_calls += 1
-        if "error" in event:
+        if "error" in event:  # a failed llm_call, or an agent_error
             self.failed += 1
             self.month_failed += 1
             self.in_row += 1
@@ -97,7 +97,7 @@ class _Step:
     def emitter(self, name: str) -> Callable[[dict[str, Any]], None]:
         def emit(event: dict[str, Any]) -> None:
             record = {**self.moment, "agent": name, **event}
-            if record.get("type") == "llm_call":
+            if record.get("type") in ("llm_call", "agent_error"):  # an agent that raises failed its call too
                 self.health.record(record)
             self.pending.setdefault(name, []).append(record)
 

@@ -27,7 +27,7 @@ def test_issue_example_pasture_universalization():
 
 
 def test_a_month_runs_every_phase_in_order():
-    env = commons_v0.parallel_env(n_agents=3, months=2, max_utterances=2)
+    env = commons_v0.parallel_env(n_agents=3, months=2, max_conversation_steps=3)
     obs, infos = env.reset(seed=1)
     phases = []
     while env.agents:
@@ -54,25 +54,30 @@ def test_bad_actions_are_clipped_and_recorded_not_dropped():
     assert rewards == {"John": 100.0, "Kate": 0.0}
 
 
-def test_self_nomination_is_replaced_and_recorded():
+def test_self_nomination_is_allowed_as_in_the_reference_and_refused_when_improved():
     env = commons_v0.parallel_env(n_agents=3)
     env.reset(seed=0)
     env.step({a: {"harvest": 1} for a in env.agents})
     speaker = env.speaker
-    me = env.possible_agents.index(speaker)
-    _, _, _, _, infos = env.step({a: {"utterance": "x", "next_speaker": me, "end_conversation": 0} for a in env.agents})
+    _, _, _, _, infos = env.step({a: {"utterance": "x", "next_speaker": speaker, "end_conversation": 0} for a in env.agents})
+    assert env.speaker == speaker and not infos[speaker]["invalid"]
+    env = commons_v0.parallel_env(n_agents=3, improvements={"no_self_naming": True})
+    env.reset(seed=0)
+    env.step({a: {"harvest": 1} for a in env.agents})
+    speaker = env.speaker
+    _, _, _, _, infos = env.step({a: {"utterance": "x", "next_speaker": speaker, "end_conversation": 0} for a in env.agents})
     assert env.speaker != speaker
     assert any("next_speaker" in line for line in infos[speaker]["invalid"])
 
 
-def test_newcomer_joins_through_env_agents_in_month_3():
+def test_newcomer_joins_through_env_agents_in_month_4():
     env = commons_v0.parallel_env(experiment="greedy_newcomer", communication=False)
     env.reset(seed=0)
     assert env.agents == ["John", "Kate", "Jack", "Emma"]
-    for month in (1, 2):
+    for month in (1, 2, 3):
         env.step({a: {"harvest": 2} for a in env.agents})
         env.step({a: {"reflection": ""} for a in env.agents})
-    assert env.agents == ["John", "Kate", "Jack", "Emma", "Luke"]
+    assert env.agents == ["John", "Kate", "Jack", "Emma", "Luke"] and env.month == 4
     assert env.threshold == sustainable_share(env.commons.stock, 5)
 
 

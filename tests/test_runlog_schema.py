@@ -166,15 +166,16 @@ def test_a_month_where_most_calls_fail_stops_the_run(tmp_path):
     assert result.summary["valid"] is False and "of the month's LLM calls failed" in result.summary["invalid_reason"]
 
 
-def test_the_cli_exits_non_zero_with_one_line_for_a_failed_run(tmp_path, monkeypatch):
-    monkeypatch.setattr("govsim.llm.pool.make_llm", lambda *a, **k: Broken())
+def test_the_cli_exits_non_zero_with_one_line_for_a_failed_run(tmp_path):
+    # the outside tester's command: a model folder that does not exist
     out = CliRunner().invoke(
-        app, ["run", "--agents", "generative*2", "--backend", "fake", "--months", "1", "--out", str(tmp_path),
-              "--set", "agents.0.params.embedder=hash", "--set", "agents.1.params.embedder=hash", "--no-progress"],
+        app, ["run", "--agents", "generative*2", "--backend", "transformers", "--model", "/nonexistent/model",
+              "--months", "1", "--out", str(tmp_path), "--no-progress"],
     )
     assert out.exit_code == 1, out.output
     errors = [line for line in out.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "marked invalid" in errors[0]
+    assert read_run(tmp_path / "seed0").summary["valid"] is False
 
 
 def test_resume_over_a_shortened_log_restarts_cleanly(tmp_path, capsys):

@@ -7,6 +7,10 @@ component gives a ``follow_up``, sent as a reply in the same chat ("I could not 
 that, give it in this form"). A reply that still does not parse is reported as a
 ``parse_failure`` event; the component then takes its documented fallback and reports it
 with ``fallback``. Nothing is silently replaced.
+
+Requests have the reference's shape: one user turn whose first paragraph is the system
+text (``chat``), and, where the reference prefills the answer, an open assistant turn
+that the model continues (``prefilled``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ MAX_REPORTED_TEXT = 2000  # characters of a failed reply kept in the parse_failu
 class Reply(Generic[T]):
     value: T | None  # the parsed value, None when no attempt parsed
     text: str  # the last reply
+    finish: str = "stop"  # why the last reply ended: "stop" (a stop string or the end), "length"
 
 
 class Asker:
@@ -38,10 +43,10 @@ class Asker:
         self.llm = ctx.llm
         self.name = ctx.name
 
-    def sampling(self, max_tokens: int | None = None) -> Sampling:
+    def sampling(self, max_tokens: int | None = None, stop: Sequence[str] = ()) -> Sampling:
         cfg = self.ctx.config.llm
         limit = cfg.max_tokens if max_tokens is None else min(max_tokens, cfg.max_tokens)
-        return Sampling(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=limit)
+        return Sampling(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=limit, stop=tuple(stop))
 
     async def ask(
         self,
@@ -54,6 +59,7 @@ class Asker:
         constrain_first: bool = False,
         follow_up: Callable[[str], Sequence[Message]] | None = None,
         max_tokens: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Reply[T]:
         """Ask, parse, retry; emit ``parse_failure`` and return value None if nothing parsed.
 
@@ -63,19 +69,20 @@ class Asker:
         """
         usable = constraint if self.llm.supports_constraints else None
         attempts = 1 + self.ctx.config.llm.retries
-        text = ""
+        text, finish = "", "stop"
         for attempt in range(attempts):
             retry = attempt > 0
             request = Request(
                 messages=tuple(follow_up(text) if retry and follow_up else messages),
-                sampling=self.sampling(max_tokens),
+                sampling=self.sampling(max_tokens, stop),
                 constraint=usable if (retry or constrain_first) else None,
                 tags=(("agent", self.name), ("purpose", purpose), ("month", month), ("attempt", attempt + 1)),
             )
-            text = (await self.llm.complete(request)).text
+            completion = await self.llm.complete(request)
+            text, finish = completion.text, completion.finish_reason
             value = parse(text)
             if value is not None:
-                return Reply(value, text)
+                return Reply(value, text, finish)
         self.ctx.emit(
             {
                 "type": "parse_failure",
@@ -86,7 +93,7 @@ class Asker:
                 "attempts": attempts,
             }
         )
-        return Reply(None, text)
+        return Reply(None, text, finish)
 
     def fallback(self, purpose: str, used: Any, reason: str, month: int) -> None:
         """Report a replacement the agent made for something the model did not give."""
@@ -96,7 +103,13 @@ class Asker:
 
 
 def chat(system: str, user: str) -> list[Message]:
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    """One user turn: the system text as its first paragraph, as the reference sends it."""
+    return [{"role": "user", "content": f"{system}\n{user}" if system else user}]
+
+
+def prefilled(messages: Sequence[Message], text: str) -> list[Message]:
+    """The chat with an open assistant turn holding ``text``, for the model to continue."""
+    return [*messages, {"role": "assistant", "content": text}]
 
 
 def continued(messages: Sequence[Message], reply: str, user: str) -> list[Message]:

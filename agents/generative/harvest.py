@@ -1,59 +1,76 @@
-"""How much to harvest this month.
+"""How much to harvest this month, asked the way the reference asks it.
 
-Prompt: the system message, then ``harvest`` (fields ``date``, ``memories``: the top
-recalled memories, ``observation``: the env's observation text). The model may reason
-freely; the amount is read from the last 'Answer: N'. Retries follow up in the same chat
-with ``harvest_retry`` under a regex constraint ('Answer: N <unit>.'), so the reasoning
-already written still counts.
+One user turn (``harvest``: the system text, the place and date, the key memories as
+dated lines, then the task: an amount from 0 to the current stock, think step by step,
+the final answer after "Answer:" with the example "Answer: N <unit>." that holds no
+number). The model reasons until one of the reference's answer markers (``MARKERS``);
+the reply is then continued after "Answer: " under a digits-only constraint, and the
+amount is read from that continuation alone (``harvest_amount``), so nothing the model
+quoted or listed on the way can pass for its answer.
 
-Fallback when no attempt parses: the agent makes NO request (the action has no
-``harvest`` key); the env then records an ``invalid_action`` and applies its own default
-(0). This is reported as a ``fallback`` event with used ``"no request"``. Guessing an
-amount instead would hide a model's failure inside the very numbers the experiment
-measures; making none keeps it visible in three places (parse_failure, fallback,
-invalid_action).
+Where the reference differs, govsim keeps its own counted behaviour (docs/fidelity.md):
+a reasoning that reached the length bound without a marker is still continued after
+"Answer: " (as the reference does) but reported as a ``fallback``; the number goes to
+the env, which records an ``invalid_action`` when it is out of range (the reference
+takes any first integer unchecked); a continuation without a number (a backend that
+cannot constrain) is retried, and after the retries the agent makes NO request: the env
+records an ``invalid_action`` and applies its default (0), reported as a ``fallback``
+with used ``"no request"`` (the reference's silent 0).
 """
 
 from __future__ import annotations
 
 import re
 
-from govsim.llm.base import Constraint, Message
+from govsim.llm.base import Constraint
 
-from agents.generative.asking import Asker, chat, continued
+from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.templates import Prompts
 
-ANSWER = re.compile(r"answer\s*:\s*\**\s*\$?\s*(-?\d+)", re.IGNORECASE)
+MARKERS = ("Answer:", "So, the answer is:", "**Answer**:")  # the reference's stops for the reasoning
+ANSWER_PREFIX = "Answer: "
+FINAL_ANSWER = re.compile(r"^\W*(?:answer|so,? the answer is)\W*:\s*\**\s*\$?\s*(\d+)", re.IGNORECASE | re.MULTILINE)
+LEADING_NUMBER = re.compile(r"\s*(\d+)")
 NO_REQUEST = "no request"
+AMOUNT_TOKENS = 4  # room for the digits of any amount up to the capacity
 
 
 def parse_amount(text: str) -> int | None:
-    """The amount after the last 'Answer:'; negative and too-large numbers are left to the env."""
-    found = ANSWER.findall(text)
+    """The amount of a whole reply's own final answer line ('Answer: N', 'So, the answer is: N',
+    '**Answer**: N'): the last such line that starts a line, never a number quoted mid-line."""
+    found = FINAL_ANSWER.findall(text)
     return int(found[-1]) if found else None
 
 
+def parse_number(text: str) -> int | None:
+    """The number a continuation after 'Answer: ' starts with."""
+    match = LEADING_NUMBER.match(text)
+    return int(match.group(1)) if match else None
+
+
+def digits_constraint(capacity: int) -> Constraint:
+    return Constraint(regex=rf"(0|[1-9][0-9]{{0,{len(str(capacity)) - 1}}})")
+
+
 def answer_constraint(capacity: int, unit: str) -> Constraint:
-    digits = len(str(capacity))
-    return Constraint(regex=rf"Answer: (0|[1-9][0-9]{{0,{digits - 1}}}) {re.escape(unit)}\.")
+    """A whole answer line, 'Answer: N <unit>.' (for callers that ask for one reply)."""
+    return Constraint(regex=rf"Answer: {digits_constraint(capacity).regex} {re.escape(unit)}\.")
 
 
-async def decide(
-    asker: Asker, prompts: Prompts, system: str, memories: str, observation: str, date: str, month: int
-) -> int | None:
+async def decide(asker: Asker, prompts: Prompts, *, system: str, date: str, memories: str, stock: int, month: int) -> int | None:
     """The amount to ask for, or None after a reported fallback (then send no request)."""
-    messages: list[Message] = chat(
-        system, prompts.render("harvest", date=date, memories=memories, observation=observation)
+    messages = chat(system, prompts.render("harvest", name=prompts.name, date=date, memories=memories, stock=stock))
+    reasoning = await asker.ask("harvest", messages, lambda text: text, month=month, stop=MARKERS)
+    if reasoning.finish == "length":
+        asker.fallback(
+            "harvest", "continued after 'Answer: '",
+            f"no answer marker within {asker.sampling().max_tokens} tokens of reasoning", month,
+        )
+    opened = prefilled(messages, f"{reasoning.text.rstrip()}\n{ANSWER_PREFIX}")
+    answer = await asker.ask(
+        "harvest_amount", opened, parse_number, month=month,
+        constraint=digits_constraint(prompts.config.capacity), constrain_first=True, max_tokens=AMOUNT_TOKENS,
     )
-    unit = prompts.scenario.vocabulary.unit
-    reply = await asker.ask(
-        "harvest",
-        messages,
-        parse_amount,
-        month=month,
-        constraint=answer_constraint(prompts.config.capacity, unit),
-        follow_up=lambda text: continued(messages, text, prompts.render("harvest_retry")),
-    )
-    if reply.value is None:
-        asker.fallback("harvest", NO_REQUEST, "no 'Answer: N' in the reply; the env applies its default", month)
-    return reply.value
+    if answer.value is None:
+        asker.fallback("harvest", NO_REQUEST, "no number after 'Answer: '; the env applies its default", month)
+    return answer.value

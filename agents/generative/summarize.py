@@ -1,10 +1,17 @@
-"""The scribe's job after the meeting: a one-sentence summary and the agreed limit.
+"""The minutes of the meeting: a one-sentence summary and the agreed limit.
 
-Prompt: the system message, then ``summarize`` (field ``conversation``). The reply must
-hold 'Summary: <sentence>' and 'Limit: <N>' or 'Limit: N/A' (no agreement: ``NO_LIMIT``,
--1). Retries follow up with ``summarize_retry`` under a regex constraint for both lines.
-Fallback when no attempt parses: the reply with its format lines removed as the summary
-(possibly empty) and no agreed limit (-1), reported.
+As in the reference, a neutral framework model writes them, with no persona and no system
+text: the scribe seat (the first present) only carries the request. Two separate asks:
+
+- ``summarize``: the conversation, then "summarise it in one sentence"; the reply stops
+  at its first period, which is kept.
+- ``summarize_limit``: was there an explicit agreement on a concrete per-person limit?
+  Step by step, the final answer after "Answer:"; the reasoning stops at the marker and
+  the reply is continued after "Answer: " under a constraint (a number or N/A), read
+  from that continuation alone. N/A is ``NO_LIMIT`` (-1).
+
+Where nothing can be read (a backend without constraints, after the retries), there is
+no agreed limit (the reference's default), reported as a ``fallback``.
 """
 
 from __future__ import annotations
@@ -12,17 +19,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from govsim.llm.base import Constraint, Message
+from govsim.llm.base import Constraint
 from govsim.phases import NO_LIMIT
 
-from agents.generative.asking import Asker, chat, continued
+from agents.generative.asking import Asker, chat, prefilled
+from agents.generative.harvest import ANSWER_PREFIX, digits_constraint
 from agents.generative.templates import Prompts
 
-SUMMARY = re.compile(r"^\W*summary\W*:\s*([^\n]+)", re.I | re.M)
-LIMIT = re.compile(r"^\W*limit\W*:\s*\**\s*(n/?a|none|no limit|\d+)", re.I | re.M)
-FORMAT_LINE = re.compile(r"^\s*(summary|limit)\s*:\s*", re.I | re.M)
-MAX_SUMMARY_CHARS = 1000
-CONSTRAINED_CHARS = 400  # the summary a retry's regex allows: short enough to fit max_tokens
+NO_AGREEMENT = "N/A"
+LIMIT_ANSWER = re.compile(r"\s*(?:(\d+)|n/?a\b)", re.I)
+MAX_LIMIT_TOKENS = 4
 
 
 @dataclass
@@ -31,34 +37,35 @@ class Minutes:
     limit: int  # NO_LIMIT when none was agreed
 
 
-def parse_minutes(text: str) -> Minutes | None:
-    summary, limit = SUMMARY.search(text), LIMIT.search(text)
-    if not summary or not limit or not summary.group(1).strip():
+def parse_limit(text: str) -> int | None:
+    """The limit a continuation after 'Answer: ' starts with: a number, or N/A (NO_LIMIT)."""
+    match = LIMIT_ANSWER.match(text)
+    if not match:
         return None
-    value = limit.group(1)
-    return Minutes(summary.group(1).strip()[:MAX_SUMMARY_CHARS], int(value) if value.isdigit() else NO_LIMIT)
+    return int(match.group(1)) if match.group(1) else NO_LIMIT
 
 
-def minutes_constraint(capacity: int, unit: str) -> Constraint:
-    digits = len(str(capacity))
-    return Constraint(
-        regex=rf"Summary: [^\n]{{1,{CONSTRAINED_CHARS}}}\nLimit: (N/A|(0|[1-9][0-9]{{0,{digits - 1}}}) {re.escape(unit)})"
+def one_sentence(text: str) -> str:
+    """Up to and including the first period (the reference stops there)."""
+    head, dot, _ = text.strip().partition(".")
+    return (head + dot).strip() if head.strip() else ""
+
+
+async def summarize(asker: Asker, prompts: Prompts, conversation: str, month: int) -> Minutes:
+    summary = await asker.ask(
+        "summarize", chat("", prompts.render("summarize", conversation=conversation)), lambda t: t,
+        month=month, stop=(".",),
     )
-
-
-async def summarize(asker: Asker, prompts: Prompts, system: str, conversation: str, month: int) -> Minutes:
-    messages: list[Message] = chat(system, prompts.render("summarize", conversation=conversation))
-    reply = await asker.ask(
-        "summarize",
-        messages,
-        parse_minutes,
-        month=month,
-        constraint=minutes_constraint(prompts.config.capacity, prompts.scenario.vocabulary.unit),
-        follow_up=lambda text: continued(messages, text, prompts.render("summarize_retry")),
+    asked = chat("", prompts.render("summarize_limit", conversation=conversation))
+    reasoning = await asker.ask("summarize_limit", asked, lambda t: t, month=month, stop=(ANSWER_PREFIX.strip(),))
+    digits = digits_constraint(prompts.config.capacity).regex
+    limit = await asker.ask(
+        "summarize_limit", prefilled(asked, f"{reasoning.text.rstrip()}\n{ANSWER_PREFIX}"), parse_limit,
+        month=month, constraint=Constraint(regex=f"{digits}|{NO_AGREEMENT}"), constrain_first=True,
+        max_tokens=MAX_LIMIT_TOKENS,
     )
-    if reply.value is not None:
-        return reply.value
-    minutes = Minutes(FORMAT_LINE.sub("", reply.text).strip()[:MAX_SUMMARY_CHARS], NO_LIMIT)
-    used = {"summary": minutes.summary, "agreed_limit": NO_LIMIT}
-    asker.fallback("summarize", used, "no 'Summary:' and 'Limit:' in the reply; no limit recorded", month)
-    return minutes
+    if limit.value is None:
+        asker.fallback("summarize_limit", NO_LIMIT, "no number or N/A after 'Answer: '; no limit recorded", month)
+    # the stop string is not part of the reply: the period that ended it is put back
+    said = summary.text.strip() + ("." if summary.finish == "stop" else "")
+    return Minutes(one_sentence(said), NO_LIMIT if limit.value is None else limit.value)

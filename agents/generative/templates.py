@@ -11,36 +11,45 @@ from __future__ import annotations
 import string
 from typing import Sequence
 
-from envs.commons_v0 import month_date
 from govsim.config import RunConfig
 from govsim.scenarios import Scenario
 
 from agents.generative.memory import Memory
 
+SYSTEM_FIELDS = {"name", "others", "capacity", "communication", "collapse_rule", "persona"}
+SYSTEM_VARIANTS = {"v3": "system", "v3_p1": "system_v3_p1", "v3_p2": "system_v3_p2", "v3_p3": "system_v3_p3"}
+
 FIELDS: dict[str, set[str]] = {
-    # the system message of every request
-    "system": {"name", "others", "capacity", "collapse", "communication", "persona"},
-    "communication": set(),  # the system prompt's sentence about the meetings (empty without them)
+    # the system text that opens every request of the agent: the reference's v3 and its
+    # three paraphrases (same facts, other words), chosen by the config's prompt_variant
+    **{key: SYSTEM_FIELDS for key in SYSTEM_VARIANTS.values()},
+    "communication": set(),  # the system text's sentence about the meetings (empty without them)
+    "collapse_rule": {"collapse"},  # improvements.collapse_rule: the threshold told (the reference never does)
     "no_others": set(),  # {others} when the agent is alone
     # decisions
-    "harvest": {"date", "memories", "observation"},
-    "harvest_retry": set(),
-    "converse": {"name", "date", "present", "others", "memories", "conversation"},
-    "converse_retry": {"others"},
-    "converse_end": set(),
-    "converse_next": {"others"},
+    "harvest": {"name", "date", "memories", "stock"},
+    "converse": {"name", "date", "present", "memories", "conversation"},
+    "conversation_line": {"line"},  # one entry of the conversation as prompts list it
     "summarize": {"conversation"},
-    "summarize_retry": set(),
-    "reflect": {"name", "memories", "count"},
-    "reflect_retry": {"count"},
-    "importance": {"name", "memory"},
+    "summarize_limit": {"conversation"},
+    "reflect": {"name", "memories"},
+    "reflect_retry": set(),
     # how memories are written and listed
     "memory_line": {"index", "date", "text"},
     "nothing_remembered": set(),
-    "memory_chat": {"speaker", "text"},
     "memory_said": {"text"},
     "memory_planned": {"amount"},
     "memory_summary": {"summary"},
+    # memory (importance, reflection, thoughts after the talk)
+    "importance_event": {"name", "memory"},
+    "importance_chat": {"name", "memory"},
+    "importance_thought": {"name", "memory"},
+    "importance_action": {"name", "memory"},
+    "importance_answer": set(),  # the answer's opening, an open assistant turn the rating continues
+    "think_plan": {"name", "conversation"},
+    "think_memorize": {"name", "conversation"},
+    "focus_harvest": set(),  # the focal point of the harvest's recall (the reference's location word)
+    "focus_reflect": set(),  # the focal point of the home reflection's recall
 }
 
 
@@ -59,24 +68,33 @@ class Prompts:
         return self.scenario.prompt(key, **fields)
 
     def system(self, present: Sequence[str]) -> str:
-        others = [p for p in present if p != self.name]
+        """The system text: every seat of the run named, as the reference names all five
+        (``improvements.present_names_only``: only those present), the config's variant."""
+        opts = self.config.opts
+        seats = present if opts.present_names_only else [seat.name for seat in self.config.agents]
+        others = [p for p in seats if p != self.name]
         collapse = self.config.collapse_below
+        rule = self.render("collapse_rule", collapse=int(collapse) if float(collapse).is_integer() else collapse)
         return self.render(
-            "system",
+            SYSTEM_VARIANTS[self.config.prompt_variant],
             name=self.name,
             others=", ".join(others) if others else self.render("no_others"),
             capacity=self.config.capacity,
-            collapse=int(collapse) if float(collapse).is_integer() else collapse,
             communication=self.render("communication") if self.config.communication else "",
+            collapse_rule=rule if opts.collapse_rule else "",
             persona=self.persona,
         ).strip()
+
+    def conversation(self, lines: Sequence[str]) -> str:
+        """The talk as prompts list it, one entry a line (the env has already quoted what agents said)."""
+        return "\n".join(self.render("conversation_line", line=line) for line in lines)
 
     def memories(self, memories: Sequence[Memory]) -> str:
         """A numbered list (numbers from 1, as reflection cites them), or the 'nothing' line."""
         if not memories:
             return self.render("nothing_remembered")
         return "\n".join(
-            self.render("memory_line", index=i, date=month_date(m.month), text=m.text)
+            self.render("memory_line", index=i, date=m.day, text=m.text)
             for i, m in enumerate(memories, start=1)
         )
 

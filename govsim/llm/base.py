@@ -3,6 +3,10 @@
 Agents call ``await llm.complete(request)``; backends (vllm, transformers, openai, fake)
 implement ``complete`` and batch whatever is in flight at once. The layer knows nothing
 of agents, envs or the web.
+
+A request whose last message is the assistant's is a continuation: the chat template
+leaves that turn open and the reply goes on from its text (how the reference prefills
+"Answer: " and then reads only the number). ``continues(messages)`` says which it is.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from typing import Any, Literal
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
 
 
+def continues(messages: tuple[Message, ...] | list[Message]) -> bool:
+    """Whether the reply continues the last message (an open assistant turn)."""
+    return bool(messages) and messages[-1].get("role") == "assistant"
+
+
 @dataclass(frozen=True)
 class Sampling:
-    temperature: float = 0.7
+    temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 200
     stop: tuple[str, ...] = ()

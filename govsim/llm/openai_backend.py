@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any
 
-from govsim.llm.base import LLM, Completion, LLMError, Request, first_line
+from govsim.llm.base import LLM, Completion, LLMError, Request, continues, first_line
 
 _RETRY_STATUS = {408, 409, 429}
 
@@ -93,8 +93,13 @@ class OpenAILLM(LLM):
         )
         if s.stop:
             kwargs["stop"] = list(s.stop)
+        extra: dict[str, Any] = {}
         if c is not None and self.supports_constraints:
-            kwargs["extra_body"] = {"structured_outputs": {"choice": list(c.choice)} if c.choice else {"regex": c.regex}}
+            extra["structured_outputs"] = {"choice": list(c.choice)} if c.choice else {"regex": c.regex}
+        if continues(request.messages):  # vLLM's server keeps the assistant turn open with these
+            extra.update(add_generation_prompt=False, continue_final_message=True)
+        if extra:
+            kwargs["extra_body"] = extra
         return kwargs
 
     async def _create(self, kwargs: dict[str, Any]) -> Any:

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from govsim.llm.base import LLM, Completion, LLMError, Request, first_line
+from govsim.llm.base import LLM, Completion, LLMError, Request, continues, first_line
 from govsim.llm.batcher import MicroBatcher
 from govsim.llm.constrain import RegexConstraint, TokenTable, sample
 
@@ -277,9 +277,13 @@ def _prepare_tokenizer(tokenizer: Any) -> Any:
 
 def _render(tokenizer: Any, messages: tuple[dict[str, str], ...]) -> str:
     """The chat template's prompt; a plain transcript for base models that have none."""
+    open_turn = continues(messages)
     if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-    return "".join(f"{m['role']}: {m['content']}\n\n" for m in messages) + "assistant:"
+        return tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=not open_turn, continue_final_message=open_turn
+        )
+    transcript = "".join(f"{m['role']}: {m['content']}\n\n" for m in messages)
+    return transcript[:-2] if open_turn else transcript + "assistant:"
 
 
 def _fingerprint(request: Request) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, AsyncIterator
 
-from govsim.llm.base import LLM, Completion, LLMError, Request, first_line
+from govsim.llm.base import LLM, Completion, LLMError, Request, continues, first_line
 
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM accepts for max_lora_rank
 
@@ -51,7 +51,7 @@ class VLLMLLM(LLM):
         model: str,
         *,
         seed: int = 0,
-        max_model_len: int = 2048,
+        max_model_len: int | None = None,
         adapter: str | None = None,
         enable_lora: bool | None = None,
         kv_cache_gib: int = 2,
@@ -175,8 +175,11 @@ class VLLMLLM(LLM):
     async def _render(self, engine: Any, request: Request) -> Any:
         """The chat template applied the way ``vllm.LLM.chat`` does it."""
         renderer = engine.renderer
+        open_turn = continues(request.messages)
         chat_params = _vllm().ChatParams(
-            chat_template_kwargs=dict(add_generation_prompt=True, continue_final_message=False, tokenize=False)
+            chat_template_kwargs=dict(
+                add_generation_prompt=not open_turn, continue_final_message=open_turn, tokenize=False
+            )
         )
         tok_params = renderer.default_chat_tok_params.with_kwargs(add_special_tokens=False)
         _, (engine_input,) = await renderer.render_chat_async([list(request.messages)], chat_params, tok_params)

@@ -2,8 +2,11 @@
 
 A new commons is one new file here (or anywhere, passed by path), no code. The file
 names the resource and its units and holds every sentence the agents are shown: the
-environment's observation texts and the generative agent's prompt templates. Templates
-are Python format strings; the fields each may use are listed in ``TEMPLATE_FIELDS``.
+environment's observation texts, the scripted agents' lines and the generative agent's
+prompt templates. Templates are Python format strings with plain ``{field}`` placeholders
+(no positional ``{}``, attribute, index, conversion or format spec), so filling one in can
+only fail on a field it is not given; the fields each may use are listed in
+``TEMPLATE_FIELDS`` and ``SCRIPTED_FIELDS`` and checked when the file loads.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import string
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from govsim.config import ConfigError, load_yaml
 
 SCENARIO_DIR = Path(__file__).parent
 
@@ -22,11 +26,22 @@ SCENARIO_DIR = Path(__file__).parent
 TEMPLATE_FIELDS: dict[str, set[str]] = {
     "stock_before_harvest": {"stock"},
     "universalization_hint": {"threshold"},
-    "harvest_report": {"wanted", "caught", "stock_after"},
+    "harvest_report": {"name", "wanted", "caught"},
+    "stock_left": {"stock_after"},  # improvements.stock_left_report only
     "public_report_header": set(),
     "public_report_line": {"name", "caught"},
     "agreed_limit": {"limit"},
     "agent_joined": {"name"},
+}
+
+# What the scripted agents say (agents/scripted.py), and the fields each line is given.
+SCRIPTED_FIELDS: dict[str, set[str]] = {
+    "propose": {"caught", "limit"},
+    "no_proposal": {"caught"},
+    "summary": {"proposal"},
+    "summary_limit": {"limit"},
+    "summary_none": set(),
+    "reflection": {"caught"},
 }
 
 
@@ -69,8 +84,10 @@ class Scenario(BaseModel):
         for key, text in self.sentences.items():
             allowed = TEMPLATE_FIELDS.get(key, set()) | vocab
             _check_fields(f"sentences.{key}", text, allowed)
-        for section, texts in (("prompts", self.prompts), ("personas", self.personas), ("scripted", self.scripted)):
-            for key, text in texts.items():
+        for key, text in self.scripted.items():
+            _check_fields(f"scripted.{key}", text, SCRIPTED_FIELDS.get(key, set()) | vocab)
+        for section, texts in (("prompts", self.prompts), ("personas", self.personas)):
+            for key, text in texts.items():  # their fields are the generative agent's to check
                 _check_fields(f"{section}.{key}", text, None)
         return self
 
@@ -96,10 +113,19 @@ class Scenario(BaseModel):
 
 
 def _check_fields(where: str, text: str, allowed: set[str] | None) -> None:
+    """Refuse a template that could fail when filled in; ``allowed=None`` leaves its field names unchecked."""
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+        parts = list(string.Formatter().parse(text))
     except ValueError as exc:
-        raise ValueError(f"{where}: bad template ({exc})") from None
+        raise ValueError(f"{where}: bad template ({exc}; write a literal brace as {{{{ or }}}})") from None
+    names = set()
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"{where}: placeholder {shown!r} is not a plain {{field}} (a name, no !conversion or :format)")
+        names.add(name)
     if allowed is not None and names - allowed:
         raise ValueError(f"{where}: unknown field(s) {sorted(names - allowed)}; allowed {sorted(allowed)}")
 
@@ -115,14 +141,21 @@ def load(name_or_path: str) -> Scenario:
     path = Path(name_or_path)
     if path.suffix not in {".yaml", ".yml"}:
         path = SCENARIO_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
+    if "\0" in name_or_path or not path.exists():
         raise ScenarioError(
             f"unknown scenario {name_or_path!r}: use one of {', '.join(available())} or a path to a .yaml file"
         )
     try:
-        data = yaml.safe_load(path.read_text())
-        return Scenario.model_validate(data)
-    except (yaml.YAMLError, ValidationError) as exc:
-        first = str(exc).splitlines()
-        detail = " ".join(line.strip() for line in first[:3])
-        raise ScenarioError(f"scenario file {path}: {detail}") from None
+        return Scenario.model_validate(load_yaml(path, f"scenario file {path}"))
+    except ConfigError as exc:
+        raise ScenarioError(str(exc)) from None
+    except ValidationError as exc:
+        raise ScenarioError(f"scenario file {path}: {_describe(exc)}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first problem of a scenario file, on one line."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    message = " ".join(err["msg"].removeprefix("Value error, ").split())
+    return f"{where}: {message}" if where else message
