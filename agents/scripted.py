@@ -11,6 +11,10 @@ agent reports the limit most speakers proposed. So a scripted run exercises ever
 - ``random``: asks for a uniform amount in [0, stock].
 - ``conditional``: follows the agreed limit when one stands, else asks for f(h)
   (``params.default`` overrides that amount).
+
+Each built-in type takes only the params listed (its ``Params`` model); an unknown or bad
+one, or a scenario without the ``scripted`` lines they say, fails when the agent is built.
+A subclass from a plugin that sets no ``Params`` reads ``ctx.seat.params`` itself.
 """
 
 from __future__ import annotations
@@ -19,19 +23,64 @@ import re
 from collections import Counter
 from typing import Any
 
-from agents.base import Agent, register
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agents.base import Agent, AgentContext, register
 from govsim.dynamics import sustainability_threshold
 from govsim.phases import (
     AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
 )
+from govsim.scenarios import SCRIPTED_FIELDS
 
 _PROPOSAL = re.compile(r"at most (\d+)")
+
+
+class NoParams(BaseModel):
+    """A scripted type's params: none, unless a subclass lists some."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FixedParams(NoParams):
+    amount: int = Field(10, ge=0, strict=True)
+
+
+class ConditionalParams(NoParams):
+    default: int | None = Field(None, ge=0, strict=True)  # None: f(h)
+
+
+def read_params(model: type[NoParams], ctx: AgentContext) -> NoParams:
+    """The seat's params as ``model``; a ValueError of one line names the bad key and what the type takes."""
+    allowed = sorted(model.model_fields)
+    takes = f"takes {', '.join(allowed)}" if allowed else "takes no params"
+    try:
+        return model.model_validate(ctx.seat.params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            problem = f"unknown params.{key}"
+        else:
+            problem = f"params.{key}: {err['msg']} (got {err.get('input')!r:.40})"
+        raise ValueError(f"agent {ctx.name}: {problem}; type {ctx.seat.type!r} {takes}") from None
 
 
 class ScriptedAgent(Agent):
     """Shared talking and reflecting; subclasses choose the amount."""
 
     proposes = True  # whether it proposes its sustainable amount as the limit
+    # The params this type takes; None leaves ctx.seat.params to a subclass (a plugin) to check.
+    Params: type[NoParams] | None = None
+
+    def __init__(self, ctx: AgentContext) -> None:
+        super().__init__(ctx)
+        self.params = read_params(self.Params, ctx) if self.Params is not None else None
+        missing = sorted(set(SCRIPTED_FIELDS) - set(ctx.scenario.scripted))
+        if missing:
+            raise ValueError(
+                f"scenario {ctx.scenario.name!r} lacks scripted.{', scripted.'.join(missing)}: "
+                f"the lines scripted agents say (agent {self.name}, type {ctx.seat.type!r})"
+            )
 
     def amount(self, observation: dict[str, Any]) -> int:
         raise NotImplementedError
@@ -96,6 +145,7 @@ class ScriptedAgent(Agent):
 @register("greedy")
 class Greedy(ScriptedAgent):
     proposes = False
+    Params = NoParams
 
     def amount(self, observation: dict[str, Any]) -> int:
         return int(observation["stock"][0])
@@ -103,6 +153,8 @@ class Greedy(ScriptedAgent):
 
 @register("sustainable")
 class Sustainable(ScriptedAgent):
+    Params = NoParams
+
     def amount(self, observation: dict[str, Any]) -> int:
         return self.fair_share(observation)
 
@@ -110,14 +162,16 @@ class Sustainable(ScriptedAgent):
 @register("fixed")
 class Fixed(ScriptedAgent):
     proposes = False
+    Params = FixedParams
 
     def amount(self, observation: dict[str, Any]) -> int:
-        return int(self.ctx.seat.params.get("amount", 10))
+        return self.params.amount
 
 
 @register("random")
 class Random(ScriptedAgent):
     proposes = False
+    Params = NoParams
 
     def amount(self, observation: dict[str, Any]) -> int:
         return int(self.ctx.rng.integers(0, int(observation["stock"][0]) + 1))
@@ -125,8 +179,10 @@ class Random(ScriptedAgent):
 
 @register("conditional")
 class Conditional(ScriptedAgent):
+    Params = ConditionalParams
+
     def amount(self, observation: dict[str, Any]) -> int:
         limit = int(observation["agreed_limit"][0])
         if limit != NO_LIMIT:
             return limit
-        return int(self.ctx.seat.params.get("default", self.fair_share(observation)))
+        return self.fair_share(observation) if self.params.default is None else self.params.default

@@ -1,7 +1,8 @@
 """The ``govsim`` command line: run episodes and report on them.
 
-Bad input (an unknown key, a bad value, a missing file) exits with code 2 and one line
-saying what was wrong and how to fix it.
+Bad input (an unknown key, a bad value, a missing or unreadable file, an output folder
+that cannot be written) exits with code 2 and one line saying what was wrong and how to
+fix it; ``govsim.preflight`` checks what it can before any episode starts.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import asyncio
 import hashlib
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from govsim.config import ConfigError, RunConfig, load_file, parse_value, resolve
+from govsim.config import ConfigError, RunConfig, check_seed, load_file, parse_value, resolve
 from govsim.scenarios import ScenarioError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -26,18 +28,36 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+MAX_SEEDS = 100_000  # seeds one command runs at once; a sweep runs more, a few at a time
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"1,3,7"`` -> [1, 3, 7]."""
-    seeds: list[int] = []
+    ranges: list[range] = []
     try:
-        for part in filter(None, text.split(",")):
+        for part in filter(None, (p.strip() for p in text.split(","))):
             low, _, high = part.partition("-")
-            seeds += list(range(int(low), int(high) + 1)) if high else [int(low)]
+            ranges.append(range(int(low), int(high) + 1) if high else range(int(low), int(low) + 1))
     except ValueError:
         fail(f"--seeds {text!r}: use a range like 0-4 or a list like 1,3,7")
+    if sum(max(0, r.stop - r.start) for r in ranges) > MAX_SEEDS:
+        fail(f"--seeds {text!r}: at most {MAX_SEEDS} seeds at once; run more through govsim sweep")
+    seeds = [s for r in ranges for s in r]
     if not seeds:
-        fail("--seeds: give at least one seed, e.g. 0-4")
+        fail(f"--seeds {text!r}: give at least one seed, e.g. 0-4 (a range runs low to high)")
+    twice = sorted(s for s, n in Counter(seeds).items() if n > 1)
+    if twice:
+        fail(f"--seeds {text!r}: seed {twice[0]} is given twice; each seed runs once")
+    for s in (min(seeds), max(seeds)):
+        check_one_seed(s, "--seeds")
     return seeds
+
+
+def check_one_seed(seed: int, option: str) -> None:
+    try:
+        check_seed(seed)
+    except ValueError as exc:
+        fail(f"{option} {seed}: {exc}")
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -79,8 +99,7 @@ def run(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Run episodes and print their metrics."""
-    import agents as agent_types
-    from govsim import network, runner
+    from govsim import preflight, runner
 
     overrides = parse_overrides(set_)
     for key, value in {
@@ -91,21 +110,27 @@ def run(
             overrides[key] = value
     if seed is not None and seeds is not None:
         fail("give --seed or --seeds, not both")
+    if seed is not None:
+        check_one_seed(seed, "--seed")
+    seed_list = parse_seeds(seeds) if seeds else None
     try:
         file = load_file(config_file) if config_file else {}
         base = resolve(overrides.get("experiment", file.get("experiment", "default")), file, overrides)
-        seed_list = parse_seeds(seeds) if seeds else [seed if seed is not None else base.seed]
+        seed_list = seed_list or [seed if seed is not None else base.seed]
         configs = [base.model_copy(update={"seed": s}) for s in seed_list]
-        for seat in base.agents:
-            agent_types.get(seat.type)  # an unknown type fails here, before anything runs
-        network.for_config(base)  # and so does a bad network
+        preflight.check_configs(configs)  # unknown agent types, bad params, templates, networks: before anything runs
         root = out or default_out(base)
         jobs = [(cfg, root / f"seed{cfg.seed}") for cfg in configs]
+        preflight.check_out(root, [d for _, d in jobs])
+        preflight.ensure_open_files(len(jobs), "run fewer seeds at once, or run them through govsim sweep --max-cells N")
+    except (ConfigError, ScenarioError, KeyError) as exc:
+        fail(str(exc).strip("'\""))
+    try:
         bar, on_month = runner.progress_bar(sum(c.months for c in configs), enabled=progress)
         with bar:
             results = asyncio.run(runner.run_episodes(jobs, resume=not restart, on_month=on_month))
-    except (ConfigError, ScenarioError, KeyError) as exc:
-        fail(str(exc).strip("'\""))
+    except OSError as exc:
+        fail(_os_problem(exc, "run fewer seeds at once"))
     for result in results:
         if result.skipped:
             typer.echo(f"{result.directory}: already finished (use --restart to run it again)")
@@ -175,6 +200,7 @@ def sweep(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Run a sweep: every cell of a grid of configs, concurrently; resumable."""
+    from govsim import preflight
     from govsim import sweep as sweeps
 
     if executor not in ("local", "ray"):
@@ -185,11 +211,19 @@ def sweep(
         spec = sweeps.load(file)
         cells = sweeps.expand(spec, out, parse_overrides(set_))
         cells = sweeps.select_shard(cells, shard) if shard else cells
-    except ConfigError as exc:
-        fail(str(exc))
+        preflight.check_configs(c.config for c in cells)
+    except (ConfigError, ScenarioError, KeyError) as exc:
+        fail(str(exc).strip("'\""))
     typer.echo(sweeps.describe(cells))
     if dry_run or not cells:
         return
+    try:
+        preflight.check_out(out, [c.directory for c in cells])
+        if executor == "local":
+            todo = sum(c.status != "done" or restart for c in cells)
+            preflight.ensure_open_files(min(max_cells or todo, todo), "give --max-cells a smaller N")
+    except ConfigError as exc:
+        fail(str(exc))
     root = sweeps.write_definition(spec, out)
     if executor == "ray":
         from govsim.sweep_ray import run_ray
@@ -315,6 +349,16 @@ def bench(
     report = asyncio.run(b.benchmark(options))
     b.print_report(report)
     typer.echo(f"report written to {b.write_report(report, out / 'bench.json')}")
+
+
+def _os_problem(exc: OSError, fewer: str) -> str:
+    """One line for a file-system failure during runs (what was finished is kept: the command resumes)."""
+    from govsim.preflight import too_many_open_files
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    if too_many_open_files(exc):
+        return f"{where}too many open files: raise the limit (ulimit -n) or {fewer}; run again to resume"
+    return f"{where}{exc.strerror or exc}; fix it and run again to resume"
 
 
 def _print_table(dirs: list[str]) -> None:

@@ -71,3 +71,25 @@ def test_report_markdown_and_csv(tmp_path):
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "govsim.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "run" in out.stdout and "report" in out.stdout
+
+
+def test_a_sweep_checks_every_cell_before_running_any(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "bad", "base": {"months": 1, "agents": [{"name": "Ada", "type": "fixed"}, {"name": "Bo", "type": "fixed"}]},
+        "grid": {"agents.1.params": [{"amount": 3}, {"amont": 3}]},
+    }))
+    result = cli.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "o"), "--no-progress"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "agent Bo: unknown params.amont; type 'fixed' takes amount" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_sweep_whose_out_is_a_file(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump({"name": "ok", "base": {"months": 1}, "grid": {"seed": [0, 1]}}))
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    result = cli.invoke(app, ["sweep", str(path), "--out", str(taken), "--no-progress"])
+    assert result.exit_code == 2 and f"--out {taken}: is a file" in result.output, result.output

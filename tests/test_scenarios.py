@@ -34,3 +34,46 @@ def test_a_broken_scenario_names_the_problem(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(scenarios.ScenarioError, match=r"stock_before_harvest: unknown field\(s\) \['stok'\]"):
         scenarios.load(str(path))
+
+
+def write_fishery(tmp_path, change, name="changed"):
+    data = yaml.safe_load((scenarios.SCENARIO_DIR / "fishery.yaml").read_text())
+    change(data)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("section, key, text, problem", [
+    ("scripted", "propose", "at most {limt}", r"scripted.propose: unknown field\(s\) \['limt'\]"),
+    ("scripted", "summary", "{proposal} and {caught}", r"scripted.summary: unknown field\(s\) \['caught'\]"),
+    ("sentences", "harvest_report", "{caught:d} {unit}", r"placeholder '\{caught:d\}' is not a plain \{field\}"),
+    ("sentences", "agent_joined", "{} joined", r"placeholder '\{\}' is not a plain"),
+    ("prompts", "system", "You are {name.title}", r"placeholder '\{name.title\}'"),
+    ("personas", "local", "You are {name", r"personas.local: bad template"),
+])
+def test_every_template_is_checked_when_the_scenario_loads(tmp_path, section, key, text, problem):
+    path = write_fishery(tmp_path, lambda d: d[section].__setitem__(key, text))
+    with pytest.raises(scenarios.ScenarioError, match=problem) as caught:
+        scenarios.load(str(path))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_scenario_file_with_a_key_twice_is_refused(tmp_path):
+    path = tmp_path / "twice.yaml"
+    text = (scenarios.SCENARIO_DIR / "fishery.yaml").read_text()
+    path.write_text(text.replace("sentences:\n", "sentences:\n  agent_joined: \"{name} is here.\"\n", 1))
+    with pytest.raises(scenarios.ScenarioError, match=r"line \d+: .*key 'agent_joined' appears twice"):
+        scenarios.load(str(path))
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda p: p.write_bytes(b"\xff\xfe\x00\x01"), "not a text file"),
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_text("- a list\n"), "Input should be a valid dictionary"),
+])
+def test_unreadable_scenario_files_are_one_line(tmp_path, make, problem):
+    path = tmp_path / "odd.yaml"
+    make(path)
+    with pytest.raises(scenarios.ScenarioError, match=problem):
+        scenarios.load(str(path))
