@@ -96,3 +96,20 @@ def test_lora_adapters_are_applied_per_request(llm, folder, tmp_path):
     assert adapted.text != plain.text
     (again,) = complete_all(llm, [ask(question)])  # the adapter is loaded but must stay off for base requests
     assert again.text == plain.text
+
+
+def test_an_open_assistant_turn_is_continued(llm):
+    """The reference's prefilled answers: the template leaves the last assistant turn open."""
+    from govsim.llm.transformers_backend import _render
+
+    messages = ({"role": "user", "content": "How many tons will you catch?"}, {"role": "assistant", "content": "Answer: "})
+    done = asyncio.run(llm.complete(Request(messages=messages, sampling=Sampling(temperature=0.0, max_tokens=3),
+                                            constraint=Constraint(regex=r"(0|[1-9][0-9]{0,2})"))))
+    assert done.text.isdigit() and done.constrained
+    prompt = _render(llm._tok, messages)
+    assert prompt.rstrip().endswith("Answer:") and "<|im_end|>" not in prompt.rstrip()[-20:]
+    stopped = asyncio.run(llm.complete(Request(
+        messages=({"role": "user", "content": "Count from 1 to 20, then say Answer: 5"},),
+        sampling=Sampling(temperature=0.0, max_tokens=80, stop=("Answer:", "10")),
+    )))
+    assert "10" not in stopped.text and "Answer:" not in stopped.text

@@ -63,6 +63,15 @@ def test_vllm_batches_constrains_and_fails_cleanly(adapter):
         ask("How many tons will you catch?", max_tokens=16, constraint=Constraint(regex=r"Answer: \d{1,2} tons")),
         ask(question, temperature=0.0),
         ask(question, temperature=0.0, adapter=adapter),
+        # the reference's prefilled answer: an open assistant turn continued under a digits-only constraint
+        Request(
+            messages=({"role": "user", "content": "How many tons will you catch?"}, {"role": "assistant", "content": "Answer: "}),
+            sampling=Sampling(temperature=0.0, max_tokens=4), constraint=Constraint(regex=r"(0|[1-9][0-9]{0,2})"),
+        ),
+        Request(
+            messages=({"role": "user", "content": "Count from 1 to 20."},),
+            sampling=Sampling(temperature=0.0, max_tokens=60, stop=("10",)),
+        ),
     ]
 
     async def main():
@@ -74,7 +83,9 @@ def test_vllm_batches_constrains_and_fails_cleanly(adapter):
             outs = await asyncio.gather(*(llm.complete(r) for r in requests))
             wall = time.monotonic() - t0
             assert wall < 0.5 * sum(o.latency_s for o in outs)  # they ran together, not in turn
-            assert all(o.prompt_tokens > 20 and 0 < o.completion_tokens <= 24 for o in outs)
+            assert all(o.prompt_tokens > 20 and 0 < o.completion_tokens <= 24 for o in outs[:8])
+            assert outs[8].text.isdigit() and outs[8].constrained
+            assert "10" not in outs[9].text  # the stop string ends the reply and is not part of it
             assert outs[4].text in NUMBERS and outs[4].constrained
             assert Constraint(regex=r"Answer: \d{1,2} tons").matches(outs[5].text) and outs[5].constrained
             assert outs[7].text != outs[6].text  # the adapter changed the reply...
