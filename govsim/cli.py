@@ -148,15 +148,19 @@ def report(
     dirs: list[Path] = typer.Argument(..., help="Run or sweep directories."),
     fmt: str = typer.Option("markdown", "--format", help="markdown or csv."),
     by: Optional[str] = typer.Option(
-        None, help="Comma-separated grouping keys, config keys too (default: scenario,experiment,model,agents "
+        None, help="Comma-separated grouping keys, config keys too (default: scenario,experiment,model_id,agents "
         "and a sweep's grid keys)."
     ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table as CSV to this file."),
     km: Optional[Path] = typer.Option(None, "--km", help="Write Kaplan-Meier survival curves per group (CSV)."),
+    compare: Optional[str] = typer.Option(
+        None, "--compare", help="Show each group beside the paper's published row of this model (a paper label or "
+        "model name, e.g. Llama-3-8B or meta-llama/Meta-Llama-3-8B-Instruct; govsim/published/)."
+    ),
 ) -> None:
-    """The metrics table over runs: mean ± 95 % CI per group."""
-    from govsim.report import GROUP_KEYS, km_curves, runs_frame, summary_table, to_markdown
+    """The metrics table over runs: mean and 95 % interval per group."""
+    from govsim.report import GROUP_KEYS, compare_table, km_curves, left_out, runs_frame, summary_table, to_markdown
     from govsim.sweep import group_keys
 
     if fmt not in ("markdown", "csv"):
@@ -169,18 +173,23 @@ def report(
     if frame.empty:
         fail(f"no runs found under {', '.join(map(str, dirs))} (a run directory holds events.jsonl)")
     table = summary_table(frame, by=keys)
-    text = to_markdown(table) if fmt == "markdown" else table.to_csv(index=False)
+    shown = table
+    if compare:
+        try:
+            shown = compare_table(table, compare)
+        except ValueError as exc:
+            fail(f"--compare: {exc}")
+    text = to_markdown(shown) if fmt == "markdown" else shown.to_csv(index=False)
     if csv:
         table.to_csv(csv, index=False)
     if km:
         km_curves(frame, by=keys).to_csv(km, index=False)
-    unfinished = int((~frame["finished"]).sum())
     if output:
         output.write_text(text + "\n")
     else:
         typer.echo(text)
-    if unfinished:
-        typer.echo(f"{unfinished} unfinished run(s) left out of the table", err=True)
+    for line in left_out(frame):
+        typer.echo(line, err=True)
 
 
 @app.command()

@@ -16,7 +16,7 @@ def test_run_prints_the_metrics_table_and_resumes(tmp_path):
     args = ["run", "--agents", "sustainable*5", "--seeds", "0-1", "--out", str(tmp_path), "--no-progress"]
     first = cli.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "| fishery | default | - | sustainable*5 | 2 | 100.00 ± 0.00 | 12.00 ± 0.00 | 120.00 ± 0.00" in first.output
+    assert "| fishery | default | - | sustainable*5 | 2 | 100.00 [34.24, 100.00] | 12.00 [12.00, 12.00] | 120.00 [120.00, 120.00]" in first.output
     again = cli.invoke(app, args)
     assert again.output.count("already finished") == 2
 
@@ -54,7 +54,7 @@ def test_config_file_and_overrides(tmp_path):
     file.write_text(yaml.safe_dump({"scenario": "pollution", "agents": [{"name": "Ada", "type": "fixed", "params": {"amount": 3}}], "months": 3}))
     result = cli.invoke(app, ["run", "-c", str(file), "--set", "months=2", "--out", str(tmp_path / "o"), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "| pollution | default | - | fixed | 1 | 100.00 ± 0.00 | 2.00 ± 0.00 | 6.00 ± 0.00" in result.output
+    assert "| pollution | default | - | fixed | 1 | 100.00 [n/a] | 2.00 [n/a] | 6.00 [n/a]" in result.output
 
 
 def test_report_markdown_and_csv(tmp_path):
@@ -62,9 +62,11 @@ def test_report_markdown_and_csv(tmp_path):
     cli.invoke(app, ["run", "--agents", "sustainable*5", "--seed", "0", "--out", str(tmp_path / "s"), "--no-progress"])
     md = cli.invoke(app, ["report", str(tmp_path)])
     assert md.exit_code == 0
-    assert "| fishery | default | - | greedy*5 | 3 | 0.00 ± 0.00 | 1.00 ± 0.00 | 20.00 ± 0.00" in md.output
+    assert "| fishery | default | - | greedy*5 | 3 | 0.00 [0.00, 56.15] | 1.00 [1.00, 1.00] | 20.00 [20.00, 20.00]" in md.output
     csv = cli.invoke(app, ["report", str(tmp_path), "--format", "csv"])
-    assert csv.output.splitlines()[0].startswith("scenario,experiment,model,agents,runs,survival_rate,survival_rate_ci")
+    assert csv.output.splitlines()[0].startswith(
+        "scenario,experiment,model_id,agents,runs,survival_rate,survival_rate_low,survival_rate_high,survival_rate_ci"
+    )
     assert cli.invoke(app, ["report", str(tmp_path / "nothing")]).exit_code == 2
 
 

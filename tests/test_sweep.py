@@ -120,8 +120,8 @@ def test_sweep_runs_skips_finished_cells_and_reports_by_grid(tmp_path):
     lines = [line for line in report.output.splitlines() if line.startswith("| fishery")]
     assert len(lines) == 4  # network x agent mix; the seeds are the runs of a group
     assert "| network |" in report.output.splitlines()[0]
-    assert any("| ring | 2 | 100.00 ± 0.00 |" in line for line in lines)
-    assert any("conditional*4,greedy | complete | 2 | 0.00 ± 0.00 | 1.00 ± 0.00 |" in line for line in lines)
+    assert any("| ring | 2 | 100.00 [34.24, 100.00] |" in line for line in lines)
+    assert any("conditional*4,greedy | complete | 2 | 0.00 [0.00, 65.76] | 1.00 [1.00, 1.00] |" in line for line in lines)
     table = pd.read_csv(csv_file)
     assert {"survival_rate_ci", "gain", "efficiency", "equality", "over_usage", "parse_failure_rate", "runs"} <= set(table.columns)
     km = pd.read_csv(km_file)
