@@ -1,0 +1,256 @@
+"""A fuzzer for commons_v0: random, malformed and random-typed actions against the env's promises.
+
+At every step each agent sends an action drawn at random: one in the action space, one
+with random values of random types (NaN, inf, huge ints, complex, numeric and other
+strings, lone surrogates, a megabyte of text, bytes, arrays of any shape, objects whose
+``repr`` raises, ...), keys left out, or no dict at all. The promises checked:
+
+- ``step`` never raises, nor does resuming from a month's ``state_dict`` (JSON round trip);
+- every observation lies in the observation space;
+- every value the env reads that is not in the action space's own form, or not in range,
+  is an ``invalid_action`` event for that agent and key; a value in its own form and in
+  range is used as given and not recorded (no silent coercion either way);
+- every event is strict JSON (no NaN) and UTF-8-encodable, and an invalid_action event
+  stays short whatever it copies.
+
+``fuzz(overrides, steps, seed)`` plays one config; ``CONFIGS`` are those the tests and
+``experiments/fuzz_env.py`` play. A broken promise raises ``FuzzFailure`` naming the step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from envs import commons_v0
+from govsim.phases import (
+    AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, REFLECTION, SUMMARY, UTTERANCE, Phase,
+)
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "no_communication": {"experiment": "no_communication"},
+    "universalization": {"experiment": "universalization"},
+    "greedy_newcomer": {"experiment": "greedy_newcomer", "months": 4},
+    "ring_network": {"network": "ring", "n_agents": 6},
+}
+KEYS = {
+    Phase.HARVEST: (HARVEST,),
+    Phase.DISCUSSION: (UTTERANCE, END_CONVERSATION, NEXT_SPEAKER),
+    Phase.SUMMARY: (SUMMARY, AGREED_LIMIT),
+    Phase.REFLECTION: (REFLECTION,),
+}
+AMOUNTS, FLAGS, TEXTS = {HARVEST, AGREED_LIMIT}, {END_CONVERSATION}, {UTTERANCE, SUMMARY, REFLECTION}
+MAX_INVALID_EVENT = 1000  # characters of one invalid_action event as JSON
+MEGABYTE_TEXT = "x" * 1_000_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class FuzzFailure(AssertionError):
+    """A promise of the env broken; the message names the config, step, agent and key."""
+
+
+class _Evil:
+    """A value whose every conversion raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    __str__ = __int__ = __float__ = __index__ = __repr__
+
+
+@dataclass
+class Figures:
+    steps: int = 0
+    episodes: int = 0
+    months: int = 0
+    resumes: int = 0
+    values_sent: int = 0
+    invalid_actions: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: "Figures") -> None:
+        for key in vars(self):
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+
+
+def random_value(rng: np.random.Generator, names: list[str]) -> Any:
+    """One value of a random type, often malformed."""
+    kind = int(rng.integers(24))
+    small = int(rng.integers(-5, 130))
+    return [
+        small,
+        np.array([small]).astype(rng.choice(["int64", "int32", "uint8", "float64", "bool", "object"])),
+        float(rng.choice([0.9, -0.5, 7.0, 1e308, -1e308, 3.25])),
+        rng.choice([float("nan"), float("inf"), float("-inf")]),
+        np.float16(rng.normal(10, 20)),
+        10 ** int(rng.integers(18, 5000)) * int(rng.choice([-1, 1])),
+        bool(rng.integers(2)),
+        complex(small, 3),
+        str(small),
+        rng.choice([" 7.5 ", "1e2", "nan", "-inf", "lots", "", "1_000", "\ud800", "7\udc00"]),
+        "".join(chr(int(c)) for c in rng.integers(0, 0x11000, size=int(rng.integers(0, 50)))),
+        MEGABYTE_TEXT if rng.random() < 0.2 else "y" * int(rng.integers(1990, 2100)),
+        bytes(rng.integers(0, 256, size=int(rng.integers(0, 20)), dtype=np.uint8)),
+        None,
+        [small],
+        (small, small),
+        [],
+        {"harvest": small},
+        np.zeros(int(rng.integers(0, 4)), dtype=int),
+        np.array([[small]]),
+        Fraction(small, 3),
+        rng.choice([Decimal("NaN"), Decimal("2.5"), Decimal("1E+100000")]),
+        _Evil(),
+        str(rng.choice(names + ["Nobody", ""])) if rng.random() < 0.5 else int(rng.integers(-2, len(names) + 2)),
+    ][kind]
+
+
+def in_space_value(key: str, rng: np.random.Generator, env: commons_v0.CommonsEnv) -> Any:
+    """A value of the action space's own form, mostly in range."""
+    if key in AMOUNTS:  # mostly small, so episodes last months (and newcomers join)
+        return int(rng.integers(-1, env.commons.stock + 2)) if rng.random() < 0.2 else np.array([rng.integers(0, 6)])
+    if key in FLAGS:
+        return int(rng.random() < 0.3)
+    if key == NEXT_SPEAKER:
+        return int(rng.integers(len(env.possible_agents))) if rng.random() < 0.5 else str(rng.choice(env.possible_agents))
+    return f"I {int(rng.integers(100))} fine \u2014 \U0001F41F"
+
+
+def random_action(key_set: tuple[str, ...], rng: np.random.Generator, env: commons_v0.CommonsEnv) -> Any:
+    roll = rng.random()
+    if roll < 0.05:
+        return random_value(rng, env.possible_agents)  # not a dict at all
+    action: dict[str, Any] = {}
+    for key in key_set:
+        draw = rng.random()
+        if draw < 0.1:
+            continue  # left out
+        action[key] = in_space_value(key, rng, env) if roll < 0.45 else random_value(rng, env.possible_agents)
+    if rng.random() < 0.1:
+        action["unasked"] = random_value(rng, env.possible_agents)
+    return action
+
+
+def own_form(key: str, value: Any) -> bool:
+    """Whether ``value`` is in the action space's own form for ``key`` (range aside)."""
+    if key in TEXTS:
+        return isinstance(value, str) and not _SURROGATE.search(value)
+    if isinstance(value, np.ndarray):
+        if value.shape != (1,) or not (np.issubdtype(value.dtype, np.integer) or (key in FLAGS and value.dtype == bool)):
+            return False
+        value = value[0]
+    if isinstance(value, (bool, np.bool_)):
+        return key in FLAGS
+    if key == NEXT_SPEAKER and isinstance(value, str):
+        return True
+    return isinstance(value, (int, np.integer))
+
+
+def fuzz(overrides: dict[str, Any], steps: int, seed: int = 0, name: str = "") -> Figures:
+    """Play ``steps`` fuzzed steps of the env built from ``overrides``; raise FuzzFailure on a broken promise."""
+    rng = np.random.default_rng(seed)
+    figures = Figures(episodes=1)
+    started = time.perf_counter()
+    env = commons_v0.parallel_env(**overrides, seed=seed)
+    observations, infos = env.reset(seed=seed)
+    for step in range(steps):
+        where = f"{name or overrides} step {step}"
+        if not env.agents:
+            figures.episodes += 1
+            observations, infos = env.reset(seed=int(rng.integers(2**31)))
+        if env.phase == Phase.HARVEST and rng.random() < 0.2:
+            state = json.loads(json.dumps(env.state_dict(), allow_nan=False))
+            env = commons_v0.parallel_env(**overrides, seed=seed)
+            observations, infos = env.load_state_dict(state)
+            figures.resumes += 1
+        phase = env.phase
+        actions = {a: random_action(KEYS[phase], rng, env) for a in env.agents if rng.random() > 0.05}
+        read = {a: actions.get(a) for a in env.agents if infos[a]["acting"]}  # None: no action at all
+        try:
+            observations, _, _, _, infos = env.step(actions)
+        except Exception as exc:
+            raise FuzzFailure(f"{where}: step raised {type(exc).__name__}: {exc}") from exc
+        events = env.drain_events()
+        figures.steps += 1
+        figures.months += sum(e["type"] == "month_started" for e in events)
+        figures.invalid_actions += _check(where, env, phase, read, events, observations)
+        figures.values_sent += len(read) * len(KEYS[phase])
+    figures.seconds = time.perf_counter() - started
+    return figures
+
+
+def _check(where: str, env, phase: Phase, read: dict[str, Any], events: list[dict], observations) -> int:
+    for agent, obs in observations.items():
+        if not env.observation_space(agent).contains(obs):
+            raise FuzzFailure(f"{where}: {agent}'s observation is outside the observation space")
+    invalid: dict[tuple[str, str], list[dict]] = {}
+    for event in events:
+        try:
+            line = json.dumps(event, ensure_ascii=False, allow_nan=False)
+            line.encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise FuzzFailure(f"{where}: a {event.get('type')} event is not JSON/UTF-8 ({exc})") from None
+        if event["type"] == "invalid_action":
+            if len(line) > MAX_INVALID_EVENT:
+                raise FuzzFailure(f"{where}: an invalid_action event of {len(line)} characters")
+            invalid.setdefault((event["agent"], event["key"]), []).append(event)
+    used = _used_values(events)
+    for agent, action in read.items():
+        for key in KEYS[phase]:
+            value = action.get(key) if isinstance(action, dict) else None
+            flagged = (agent, key) in invalid
+            if not isinstance(action, dict) or key not in action or not own_form(key, value):
+                if not flagged:
+                    raise FuzzFailure(f"{where}: {agent} sent {key}={_short(value)}, used without an invalid_action")
+                continue
+            got = used.get((agent, key), _UNSEEN)
+            if not flagged and got is not _UNSEEN and not _same(key, value, got, env.possible_agents):
+                raise FuzzFailure(f"{where}: {agent} sent {key}={_short(value)} and the env used {_short(got)} unrecorded")
+    return sum(len(v) for v in invalid.values())
+
+
+_UNSEEN = object()
+
+
+def _used_values(events: list[dict]) -> dict[tuple[str, str], Any]:
+    """What the env used, read from its events."""
+    used: dict[tuple[str, str], Any] = {}
+    for e in events:
+        agent = e.get("agent")
+        if e["type"] == "harvest":
+            used[(agent, HARVEST)] = e.get("wanted")
+        elif e["type"] == "utterance":
+            used[(agent, UTTERANCE)] = e.get("text")
+            used[(agent, END_CONVERSATION)] = e.get("end")
+            used[(agent, NEXT_SPEAKER)] = e.get("next_speaker")
+        elif e["type"] == "summary":
+            used[(agent, SUMMARY)] = e.get("text")
+            used[(agent, AGREED_LIMIT)] = e.get("agreed_limit")
+        elif e["type"] == "reflection":
+            used[(agent, REFLECTION)] = e.get("text")
+    return used
+
+
+def _same(key: str, sent: Any, got: Any, seats: list[str]) -> bool:
+    """Whether the env used what was sent (an in-form value it did not record)."""
+    if isinstance(sent, np.ndarray):
+        sent = sent[0]
+    if key == NEXT_SPEAKER:
+        return got == (sent if isinstance(sent, str) else seats[int(sent)] if 0 <= sent < len(seats) else None)
+    if key in FLAGS:
+        return bool(sent) == bool(got)
+    return sent == got if key in TEXTS else int(sent) == got
+
+
+def _short(value: Any) -> str:
+    from envs.actions import shown
+
+    return str(shown(value))[:80]
