@@ -10,6 +10,7 @@ import pytest
 from agents import base
 from agents.base import AgentContext
 from agents.generative import GenerativeAgent
+from agents.generative.memory import LIFETIME, Month
 from envs.commons_v0 import parallel_env
 from govsim.llm import embed
 from govsim.llm.embed import HashEmbedder
@@ -23,6 +24,10 @@ REPLIES = {
     "converse_end": "no",
     "summarize": "Summary: Everyone agreed to take 10.\nLimit: 10",
     "reflect": "Taking 10 each keeps the lake full (because of 1, 2)\nKate listens (because of 3)",
+    "harvest_amount": "10",
+    "summarize_limit": "10",
+    "think_plan": "We agreed to take at most 10 tons each. Then we left.",
+    "think_memorize": "Kate spoke first",
 }
 
 
@@ -86,14 +91,16 @@ def test_short_episode_on_a_scripted_model(everyone):
 
     john = agents["John"]
     kinds_of = Counter(m.kind for m in john.memory)
-    spoken = sum(e["type"] == "utterance" for e in log)
-    assert kinds_of["chat"] == spoken and kinds_of["action"] == 2 and kinds_of["thought"] == 4  # heard or said, each once
-    assert [m.text for m in john.memory if m.always_relevant] == [env.scenario.say("agreed_limit", limit=10)]
-    # month 2's harvest prompt recalls the agreed limit and what others said
+    # a month: stock and own catch (events); the talk's summary (a chat); planning, memorize,
+    # limit and two insights (thoughts). Turns of the talk are not memories (the reference's).
+    assert kinds_of == {"event": 4, "chat": 2, "thought": 10}
+    limit = env.scenario.say("agreed_limit", limit=10)
+    assert [m.text for m in john.memory if m.always_relevant and m.kind == "thought"] == [limit, limit]
+    # month 2's harvest prompt recalls the agreed limit and the thoughts on the talk
     harvest = [r for r in llm.requests if r.tag_dict["purpose"] == "harvest" and r.tag_dict["agent"] == "John"]
     assert [r.tag_dict["month"] for r in harvest] == [1, 2]
     prompt = harvest[1].messages[-1]["content"]
-    assert env.scenario.say("agreed_limit", limit=10) in prompt and "said at the meeting" in prompt
+    assert limit in prompt and "We agreed to take at most 10 tons each" in prompt
     assert harvest[0].messages[0]["content"].startswith("You are John")
 
 
@@ -105,7 +112,8 @@ def test_a_model_that_never_parses_is_counted_not_hidden():
     fallbacks = Counter(e["purpose"] for e in events if e["type"] == "fallback")
     assert failures == fallbacks  # every failure has exactly one reported way out
     assert failures["harvest"] == 3 and failures["summarize"] == 1 and failures["reflect"] == 3
-    assert failures["converse"] >= 1 and failures["importance"] > 0
+    assert failures["converse"] >= 1
+    assert failures["importance"] == 0  # a choice of 1-10, constrained: it cannot fail on this backend
     invalid = [e for e in log if e["type"] == "invalid_action"]
     assert {(e["key"], e["fix"]) for e in invalid} == {("harvest", "missing")}
     assert all(e["attempts"] == 3 for e in events if e["type"] == "parse_failure")
@@ -178,7 +186,10 @@ def test_other_scenarios_and_no_communication(scenario):
     assert {e["type"] for e in log} >= {"harvest", "reflection", "run_ended"} and not any(
         e["type"] in ("utterance", "summary", "invalid_action") for e in log
     )
-    assert {r.tag_dict["purpose"] for r in llm.requests} == {"harvest", "reflect"}
+    purposes = {r.tag_dict["purpose"] for r in llm.requests}
+    # at home only the month's observations were remembered, and they have expired: nothing
+    # to reflect on, so, as in the reference, no reflection call; no talk, no thoughts on it
+    assert "harvest" in purposes and not purposes & {"reflect", "think_plan", "think_memorize", "importance"}
     assert env.scenario.vocabulary.harvesters in llm.requests[0].messages[0]["content"]
     assert not any(m.kind == "chat" for m in agents["John"].memory)
 
@@ -201,3 +212,120 @@ def test_auto_embedder_without_minilm_falls_back_to_hash_and_says_so(monkeypatch
     agent = make_agents(env, FakeLLM(by_purpose), events)["John"]
     assert isinstance(agent.embedder, HashEmbedder)
     assert [(e["type"], e["purpose"], e["used"]) for e in events][:1] == [("fallback", "embedder", "hash")]
+
+
+# ---------------------------------------------------------------- memory as the reference runs it
+
+JAN, FEB, MAR, APR = (Month.of(f"2024-{m:02d}-01") for m in (1, 2, 3, 4))
+
+
+def requests_of(llm, agent, purpose=None, month=None):
+    return [
+        r for r in llm.requests
+        if r.tag_dict["agent"] == agent and purpose in (None, r.tag_dict["purpose"]) and month in (None, r.tag_dict["month"])
+    ]
+
+
+def prompt_of(request):
+    return "\n".join(m["content"] for m in request.messages)
+
+
+@pytest.mark.parametrize("everyone", [True, False], ids=["all-called", "acting-only"])
+def test_after_the_talk_each_agent_thinks_twice_before_reflecting(everyone):
+    env = parallel_env(months=1, agents=seats(3))
+    llm, events = FakeLLM(by_purpose), []
+    agents = make_agents(env, llm, events)
+    run(env, agents, everyone=everyone)
+    for name, agent in agents.items():
+        thoughts = [m for m in agent.memory if m.kind == "thought" and not m.always_relevant and not m.cites]
+        assert [m.text for m in thoughts] == ["We agreed to take at most 10 tons each", "Kate spoke first"]
+        leads = name == "John"  # the first present leads the talk; the others' clock stays at the harvest day
+        assert [m.created for m in thoughts] == [JAN.talk if leads else JAN.harvest] * 2
+        (summary,) = [m for m in agent.memory if m.kind == "chat"]
+        (limit,) = [m for m in agent.memory if m.always_relevant and m.kind == "thought"]
+        assert summary.created == limit.created == JAN.talk and limit.importance == 10
+        assert limit.text == env.scenario.say("agreed_limit", limit=10) and limit.expiry == JAN.talk + LIFETIME
+        insights = [m for m in agent.memory if m.cites]
+        assert insights and all(m.created == JAN.home for m in insights)
+        # stored in the reference's order: summary, planning, memorize, limit; then the home reflection
+        assert [m.id for m in (summary, *thoughts, limit)] == sorted(m.id for m in (summary, *thoughts, limit))
+        assert limit.id < min(m.id for m in insights)
+        purposes = [r.tag_dict["purpose"] for r in requests_of(llm, name)]
+        assert purposes.count("think_plan") == purposes.count("think_memorize") == 1
+        assert max(purposes.index("think_plan"), purposes.index("think_memorize")) < purposes.index("reflect")
+    rated = [prompt_of(r) for r in llm.requests if r.tag_dict["purpose"] == "importance" and r.tag_dict["agent"] == "Kate"]
+    summary_text = agents["Kate"].prompts.render("memory_summary", summary=env.summary_text)
+    assert sum(f"Conversation: {summary_text}" in p for p in rated) == 1  # the chat prompt
+    assert sum("Thought: We agreed to take at most 10 tons each" in p for p in rated) == 1  # the thought prompt
+    assert not any(env.scenario.say("agreed_limit", limit=10) in p for p in rated)  # always relevant: 10, unasked
+    stored = [e for e in events if e["type"] == "memory" and e["agent"] == "Kate"]
+    assert {e["source"] for e in stored} >= {"observation", "summary", "plan", "memorize", "limit"}
+
+
+def test_always_included_memories_in_harvest_and_talk_prompts_and_gone_at_home():
+    env = parallel_env(experiment="universalization", months=2, agents=seats(3))
+    llm = FakeLLM(by_purpose)
+    agents = make_agents(env, llm, [])
+    log = run(env, agents)
+    say = env.scenario.say
+    stock = say("stock_before_harvest", stock=100)
+    hint = say("universalization_hint", threshold=next(e["threshold"] for e in log if e["type"] == "month_started"))
+    catch = say("harvest_report", name="John", wanted=10, caught=10)
+    limit = say("agreed_limit", limit=10)
+    first, second = (prompt_of(r) for r in requests_of(llm, "John", "harvest"))
+    assert stock in first and hint in first and f"{JAN.harvest.date()}: {stock}" in first
+    assert limit in second and f"{JAN.harvest.date()}:" not in second  # month 1's observations expired
+    talk = requests_of(llm, "John", "converse", month=1)
+    assert talk and all(stock in prompt_of(r) and catch in prompt_of(r) for r in talk)
+    assert f"{JAN.catch_report.date()}: {catch}" in prompt_of(talk[0])
+    home = prompt_of(requests_of(llm, "John", "reflect", month=1)[0])
+    assert stock not in home and catch not in home  # expired on the month's last day
+    assert "Summary of the meeting" not in home  # chats are never retrieved (paper)
+    assert "We agreed to take at most 10 tons each" in home
+
+
+def test_limits_stand_63_days_so_several_at_once():
+    env = parallel_env(months=4, agents=seats(3, importance=5))
+    llm = FakeLLM(by_purpose)
+    agents = make_agents(env, llm, [])
+    run(env, agents)
+    limit = env.scenario.say("agreed_limit", limit=10)
+    counts = [prompt_of(r).count(limit) for r in requests_of(llm, "John", "harvest")]
+    # limits of Jan 30 (to Apr 2), Feb 28 (to May 1), Mar 30: a new one does not replace the old
+    assert counts == [0, 1, 2, 3]
+    standing = [m.created for m in agents["John"].memory.live() if m.always_relevant and m.kind == "thought"]
+    assert standing == [FEB.talk, MAR.talk, APR.talk]  # at April's home the January limit is gone
+
+
+def test_recall_focal_points_and_top_k():
+    env = parallel_env(months=1, agents=seats(2, recall=3, recall_talk=2))
+    agent = make_agents(env, FakeLLM(by_purpose), [])["John"]
+    embedded = []
+
+    class Recording(HashEmbedder):
+        async def embed(self, texts):
+            embedded.append(list(texts))
+            return await super().embed(texts)
+
+    agent.embedder = Recording()
+    vectors = asyncio.run(HashEmbedder().embed([f"memory {i} lake" for i in range(8)]))
+    for i, vector in enumerate(vectors):
+        agent.memory.add("thought", f"memory {i} lake", 1 + i, vector, 1, created=JAN.harvest)
+    assert len(asyncio.run(agent.recall_for_harvest())) == 3 and embedded[-1] == ["lake"]
+    turns = [{"speaker": "Kate", "text": f"turn {i}"} for i in range(5)]
+    picked = asyncio.run(agent.recall_for_talk("Mayor: John caught 10 tons.", turns))
+    assert embedded[-1] == ["", "turn 1", "turn 2", "turn 3", "turn 4"]  # "" and the last four entries
+    assert 2 <= len(picked) <= 10 and picked == sorted(picked, key=lambda m: (m.created, m.id))
+    asyncio.run(agent.recall_for_talk("Mayor: John caught 10 tons.", turns[:1]))
+    assert embedded[-1] == ["", "Mayor: John caught 10 tons.", "turn 0"]  # the report is the first entry
+
+
+def test_same_seed_same_memories_and_prompts():
+    def once():
+        env = parallel_env(experiment="universalization", months=2, agents=seats(3))
+        llm, events = FakeLLM(by_purpose), []
+        run(env, make_agents(env, llm, events))
+        return [r.messages for r in llm.requests], [e for e in events if e["type"] in ("memory", "insight")]
+
+    first, second = once(), once()
+    assert first == second and first[1]

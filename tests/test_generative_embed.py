@@ -97,4 +97,4 @@ def test_minilm_finds_the_related_memory():
     stream = MemoryStream()
     for text, vector in zip(texts, vectors[:3]):
         stream.add("event", text, 5, vector, month=1)  # equal importance and age: relevance decides
-    assert retrieve(stream.memories, vectors[3], stream.now, k=1)[0].text == texts[0]
+    assert retrieve(stream.memories, [vectors[3]], stream.now, k=1)[0].text == texts[0]

@@ -1,8 +1,16 @@
-"""How much a memory matters, from 1 (routine) to 10 (life-changing), asked of the model.
+"""How much a memory matters, from 1 (mundane) to 10 (life-changing), asked of the model.
 
-Prompt ``importance`` (fields ``name``, ``memory``); the reply must contain 'Rating: N'
-(enforced by a regex from the first attempt where the backend can). Fallback when no
-attempt parses: ``DEFAULT`` (5), reported. A seat may fix the rating instead
+As in the reference (fishing persona_v3 store_prompts.py) there is one prompt per kind of
+memory: ``importance_event``, ``importance_chat``, ``importance_thought``,
+``importance_action`` (fields ``name``, ``memory``), each after the system text, and the
+answer's opening ``importance_answer`` ("Rating (1 to 10): ") as an open assistant turn.
+The answer is a choice among "1".."10", enforced from the first attempt where the backend
+takes constraints (the reference selects among the ten options); a reply without
+constraints is read as 'Rating: N' or a bare number. Memories flagged always relevant get
+10 without asking (the agent does that, see ``agent.remember``).
+
+Fallback when no attempt parses: ``DEFAULT`` (5, the reference's default), reported as a
+``fallback`` event; the reference takes it silently. A seat may fix the rating instead
 (``params.importance: N``), which saves one model call per memory.
 """
 
@@ -13,17 +21,19 @@ from typing import Sequence
 
 from govsim.llm.base import Constraint
 
-from agents.generative.asking import Asker, chat
+from agents.generative.asking import Asker, chat, prefilled
+from agents.generative.memory import Kind
 from agents.generative.templates import Prompts
 
 DEFAULT = 5
-PATTERN = re.compile(r"rating\s*[:=]?\s*\**\s*(\d+)", re.IGNORECASE)
-CONSTRAINT = Constraint(regex=r"Rating: ([1-9]|10)")
+PATTERN = re.compile(r"rating(?:\s*\([^)\n]*\))?\s*[:=]?\s*\**\s*(\d+)", re.IGNORECASE)
+# the longest first, so a backend that picks the first option found in a reply reads "10" as 10
+CONSTRAINT = Constraint(choice=tuple(str(n) for n in range(10, 0, -1)))
 MAX_TOKENS = 12  # 'Rating: 10' and a little slack: there is nothing to reason about
 
 
 def parse_rating(text: str) -> int | None:
-    """'Rating: 7' (or a reply that is just '7') -> 7; None if absent or outside 1-10."""
+    """'Rating: 7', 'Rating (1 to 10): 7' or a reply that is just '7' -> 7; None if absent or outside 1-10."""
     match = PATTERN.search(text)
     bare = text.strip().rstrip(".")
     if match:
@@ -43,13 +53,13 @@ class Importance:
         self.prompts = prompts
         self.fixed = fixed
 
-    async def rate(self, text: str, present: Sequence[str], month: int) -> float:
+    async def rate(self, kind: Kind, text: str, present: Sequence[str], month: int) -> float:
         if self.fixed is not None:
             return float(self.fixed)
-        user = self.prompts.render("importance", name=self.prompts.name, memory=text)
+        user = self.prompts.render(f"importance_{kind}", name=self.prompts.name, memory=text)
         reply = await self.asker.ask(
             "importance",
-            chat(self.prompts.system(present), user),
+            prefilled(chat(self.prompts.system(present), user), self.prompts.render("importance_answer")),
             parse_rating,
             month=month,
             constraint=CONSTRAINT,

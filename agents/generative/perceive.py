@@ -1,10 +1,16 @@
-"""Turning what the agent sees into notes for its memory, each thing once.
+"""Turning what the agent sees into memories, each thing once, as the reference stores them.
 
-The runner calls an agent only in steps where it acts, so a listener is not called while
-others speak. Every call therefore catches up on what the observation shows of the
-current month and was not stored yet: the stock before the harvest, the agent's own
-harvest report, the mayor's public report, the others' utterances, the meeting summary.
-(The agreed limit, an always-relevant memory, is tracked by the agent itself.)
+The reference stores three observations of the environment, each always relevant
+(importance 10, no model call) and expiring at the month's end
+(simulation/scenarios/common/environment/concurrent_env.py): the stock before the harvest
+and, with universalization, the hint (both dated the harvest day), and after the harvest
+the agent's own catch (dated just before the talk). The mayor's report and the turns of
+the talk are not stored as memories: they are in the conversation the agent is shown,
+and after the talk its summary and the agent's thoughts on it are stored instead (see
+``agent.after_talk``).
+
+The runner may call an agent only in steps where it acts, so every call catches up on
+what the observation shows of the current month and was not stored yet.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 
 from govsim.phases import Phase
 
-from agents.generative.memory import Note
+from agents.generative.memory import Month, Note
 from agents.generative.templates import Prompts
 
 
@@ -24,10 +30,8 @@ class Seen:
 
     month: int = 0
     stock: bool = False
-    harvest: bool = False
-    report: bool = False
-    turns: int = 0  # conversation turns looked at
-    summary: bool = False
+    catch: bool = False
+    talk: bool = False  # the thoughts after this month's talk are written
 
 
 class Perception:
@@ -36,38 +40,37 @@ class Perception:
         self.seen = Seen()
 
     def observe(self, observation: dict[str, Any], info: dict[str, Any]) -> list[Note]:
-        """The notes new since the last call."""
+        """The observations new since the last call, as always-relevant events."""
         if info["month"] != self.seen.month:
             self.seen = Seen(month=info["month"])
-        seen, phase = self.seen, info["phase"]
+        seen, times = self.seen, Month.of(info["date"])
+        say = self.prompts.scenario.say
         notes: list[Note] = []
-        if phase == Phase.HARVEST.label:
+
+        def event(text: str, created) -> None:
+            notes.append(Note("event", text, always_relevant=True, created=created, expiry=times.end, source="observation"))
+
+        if info["phase"] == Phase.HARVEST.label:
             if not seen.stock:
                 seen.stock = True
-                notes.append(Note("event", str(observation["text"])))
+                event(say("stock_before_harvest", stock=int(observation["stock"][0])), times.harvest)
+                if "threshold" in info:  # universalization is on
+                    event(say("universalization_hint", threshold=info["threshold"]), times.harvest)
             return notes
-        if not seen.harvest:
-            seen.harvest = True
-            notes.append(Note("event", self._harvest_report(observation)))
-        report = str(observation["report"])
-        if report and not seen.report:
-            seen.report = True
-            notes.append(Note("event", report))
-        conversation = info["conversation"]
-        for turn in conversation[seen.turns :]:
-            if turn["speaker"] != self.prompts.name and turn["text"].strip():
-                notes.append(Note("chat", self.prompts.render("memory_chat", speaker=turn["speaker"], text=turn["text"])))
-        seen.turns = len(conversation)
-        # the env keeps the last summary across months: only a month with a meeting has a new one
-        if phase == Phase.REFLECTION.label and report and info["summary"] and not seen.summary:
-            seen.summary = True
-            notes.append(Note("event", self.prompts.render("memory_summary", summary=info["summary"])))
+        if not seen.catch:
+            seen.catch = True
+            wanted, caught = int(observation["wanted"][0]), int(observation["caught"][0])
+            lines = [say("harvest_report", name=self.prompts.name, wanted=wanted, caught=caught)]
+            if self.prompts.config.opts.stock_left_report:  # as the env tells it
+                lines.append(say("stock_left", stock_after=int(observation["stock"][0])))
+            event(" ".join(lines), times.catch_report)
         return notes
 
-    def _harvest_report(self, observation: dict[str, Any]) -> str:
-        return self.prompts.scenario.say(
-            "harvest_report",
-            wanted=int(observation["wanted"][0]),
-            caught=int(observation["caught"][0]),
-            stock_after=int(observation["stock"][0]),
-        )
+    def talk_over(self, observation: dict[str, Any], info: dict[str, Any]) -> bool:
+        """True once a month, at its REFLECTION step, if the month had a meeting."""
+        if info["phase"] != Phase.REFLECTION.label or self.seen.talk:
+            return False
+        if not (str(observation["report"]) or info["conversation"]):
+            return False
+        self.seen.talk = True
+        return True

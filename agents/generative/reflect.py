@@ -1,15 +1,31 @@
-"""Reflection: turning recent memories into a few high-level insights.
+"""Reflection at home: turning the memories that come to mind into high-level insights.
 
-Prompt: the system message, then ``reflect`` (fields ``name``, ``memories``: the recent
-memories numbered from 1, ``count``: how many insights to give). Each insight is a line
-'insight (because of 1, 5, 3)'; the numbers are mapped back to the memories they cite.
-Lines without the '(because of ...)' part (preambles, chatter) are not insights. Retries
-follow up with ``reflect_retry`` under a regex constraint for 1..count such lines.
-Fallback when no attempt gives one: no insights this month, reported.
+As in the reference (simulation/persona/cognition/reflect.py, fishing persona_v3
+reflect_prompts.py), the agent recalls the top 10 memories for the focal point
+``focus_reflect`` ("harvesting") and asks for insights on them, as many as the model
+lists, at most one per memory shown; with nothing recalled it asks nothing. The agent
+stores each insight as a thought, rated for importance (see ``agent._reflect``).
+
+Prompt: the system message, then ``reflect`` (fields ``name``, ``memories``: numbered from
+1). The reply is read line by line: numbered lines ('2. insight (because of 1, 5, 3)')
+are the insights; a reply with no numbered line may still give them as lines ending in
+'(because of ...)'. The numbers in '(because of ...)' are mapped back to the memories they
+cite; an insight without them cites nothing. Retries follow up with ``reflect_retry``
+under a regex constraint for such lines. Fallback when no attempt gives one: no insights
+this month, reported.
+
+After the talk (reference reflect_on_convesation; paper Listing 11) every agent present
+writes two thoughts about the conversation, each one sentence: ``think_plan`` (what to
+remember for its planning) and ``think_memorize`` (what it found interesting); fields
+``name``, ``conversation``. As in the reference the reply stops at its first period (a
+stop string where the backend takes one), which is not kept.
+Retries repeat the request under a regex constraint for one sentence. Fallback when no
+attempt gives one: no such thought, reported.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -20,9 +36,14 @@ from agents.generative.asking import Asker, chat, continued
 from agents.generative.memory import Memory
 from agents.generative.templates import Prompts
 
-LINE = re.compile(r"^\W*(?:\d+[.)]\s*)?(.*?\S)\s*\(\s*because of\s*([^)]*)\)\W*$", re.I | re.M)
+NUMBERED = re.compile(r"^\W*\d+\s*[.)]\s*(.*\S)\s*$", re.M)
+CITED = re.compile(r"^\W*(.*\S)\s*$", re.M)
+CITATION = re.compile(r"\(\s*because of\s*([^)]*)\)?", re.I)
 MAX_INSIGHT_CHARS = 300
-CONSTRAINED_CHARS = 200  # an insight a retry's regex allows, so `count` of them fit max_tokens
+CONSTRAINED_CHARS = 200  # an insight a retry's regex allows, so a full list fits max_tokens
+THOUGHTS = ("think_plan", "think_memorize")
+SENTENCE = Constraint(regex=rf"[^\n.]{{5,{CONSTRAINED_CHARS}}}\.")
+MAX_SENTENCE_TOKENS = 100
 
 
 @dataclass
@@ -31,36 +52,74 @@ class Insight:
     evidence: list[int] = field(default_factory=list)  # ids of the memories it cites
 
 
-def parse_insights(text: str, cited: Sequence[Memory], count: int) -> list[Insight] | None:
-    """Up to ``count`` insights; citations outside the numbered list are dropped."""
-    insights = []
-    for match in LINE.finditer(text):
-        numbers = [int(n) for n in re.findall(r"\d+", match.group(2))]
-        evidence = sorted({cited[n - 1].id for n in numbers if 1 <= n <= len(cited)})
-        insights.append(Insight(match.group(1).strip()[:MAX_INSIGHT_CHARS], evidence))
-    return insights[:count] or None
+def _insight(line: str, cited: Sequence[Memory]) -> Insight | None:
+    citation = CITATION.search(line)
+    text = (line[: citation.start()] if citation else line).strip(" *-:\t")
+    if not text:
+        return None
+    numbers = [int(n) for n in re.findall(r"\d+", citation.group(1))] if citation else []
+    evidence = sorted({cited[n - 1].id for n in numbers if 1 <= n <= len(cited)})
+    return Insight(text[:MAX_INSIGHT_CHARS], evidence)
 
 
-def insights_constraint(count: int) -> Constraint:
-    line = rf"[^\n()]{{5,{CONSTRAINED_CHARS}}} \(because of [0-9]{{1,3}}(, [0-9]{{1,3}}){{0,9}}\)"
-    return Constraint(regex=rf"{line}(\n{line}){{0,{max(0, count - 1)}}}")
+def parse_insights(text: str, cited: Sequence[Memory], most: int) -> list[Insight] | None:
+    """Up to ``most`` insights; citations outside the numbered list are dropped."""
+    lines = NUMBERED.findall(text) or [line for line in CITED.findall(text) if CITATION.search(line)]
+    insights = [i for i in (_insight(line, cited) for line in lines) if i is not None]
+    return insights[:most] or None
+
+
+def insights_constraint(most: int) -> Constraint:
+    line = rf"[0-9]{{1,2}}\. [^\n()]{{5,{CONSTRAINED_CHARS}}} \(because of [0-9]{{1,2}}(, [0-9]{{1,2}}){{0,9}}\)"
+    return Constraint(regex=rf"{line}(\n{line}){{0,{max(0, most - 1)}}}")
 
 
 async def reflect(
-    asker: Asker, prompts: Prompts, system: str, memories: Sequence[Memory], count: int, month: int
+    asker: Asker, prompts: Prompts, system: str, memories: Sequence[Memory], month: int, cap: int | None = None
 ) -> list[Insight]:
-    messages: list[Message] = chat(
-        system, prompts.render("reflect", name=prompts.name, memories=prompts.memories(memories), count=count)
-    )
+    """The insights on ``memories`` (at most one per memory, and at most ``cap``)."""
+    most = len(memories) if cap is None else min(cap, len(memories))
+    if most <= 0:
+        return []
+    messages: list[Message] = chat(system, prompts.render("reflect", name=prompts.name, memories=prompts.memories(memories)))
     reply = await asker.ask(
         "reflect",
         messages,
-        lambda text: parse_insights(text, memories, count),
+        lambda text: parse_insights(text, memories, most),
         month=month,
-        constraint=insights_constraint(count),
-        follow_up=lambda text: continued(messages, text, prompts.render("reflect_retry", count=count)),
+        constraint=insights_constraint(most),
+        follow_up=lambda text: continued(messages, text, prompts.render("reflect_retry")),
     )
     if reply.value is None:
-        asker.fallback("reflect", [], "no 'insight (because of ...)' line in the reply; no insights", month)
+        asker.fallback("reflect", [], "no insight in the reply; none this month", month)
         return []
     return reply.value
+
+
+def first_sentence(text: str) -> str | None:
+    """The reply up to its first period (not kept), or None when nothing comes before it."""
+    head = " ".join(text.partition(".")[0].split()).strip(" *\"'")
+    return head[:MAX_INSIGHT_CHARS] or None
+
+
+async def think_after_talk(
+    asker: Asker, prompts: Prompts, system: str, conversation: str, month: int
+) -> list[tuple[str, str]]:
+    """(prompt key, sentence) for the planning and the memorize thought, those that could be read."""
+
+    async def think(key: str) -> str | None:
+        reply = await asker.ask(
+            key,
+            chat(system, prompts.render(key, name=prompts.name, conversation=conversation)),
+            first_sentence,
+            month=month,
+            constraint=SENTENCE,
+            max_tokens=MAX_SENTENCE_TOKENS,
+            stop=(".",),
+        )
+        if reply.value is None:
+            asker.fallback(key, None, "no sentence in the reply; no such thought this month", month)
+        return reply.value
+
+    sentences = await asyncio.gather(*(think(key) for key in THOUGHTS))
+    return [(key, text) for key, text in zip(THOUGHTS, sentences) if text is not None]

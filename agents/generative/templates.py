@@ -37,8 +37,6 @@ FIELDS: dict[str, set[str]] = {
     # how memories are written and listed
     "memory_line": {"index", "date", "text"},
     "nothing_remembered": set(),
-    "memory_said": {"text"},
-    "memory_planned": {"amount"},
     "memory_summary": {"summary"},
     # memory (importance, reflection, thoughts after the talk)
     "importance_event": {"name", "memory"},
