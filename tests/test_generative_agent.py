@@ -12,6 +12,7 @@ from agents.base import AgentContext
 from agents.generative import GenerativeAgent
 from agents.generative.memory import LIFETIME, Month
 from envs.commons_v0 import parallel_env
+from govsim.events import problems
 from govsim.llm import embed
 from govsim.llm.embed import HashEmbedder
 from govsim.llm.fake import FakeLLM
@@ -85,8 +86,9 @@ def test_short_episode_on_a_scripted_model(everyone):
     assert [e["agreed_limit"] for e in log if e["type"] == "summary"] == [10, 10]
     assert all(e["text"] for e in log if e["type"] == "reflection")
     mine = Counter(e["type"] for e in events)
-    assert mine["parse_failure"] == mine["fallback"] == 0 and mine["insight"] == 3 * 2 * 2 and mine["memory"] > 0
-    insight = next(e for e in events if e["type"] == "insight")
+    # thoughts, each agent each month: two insights, a planning and a memorize thought, the limit
+    assert mine["parse_failure"] == mine["fallback"] == 0 and mine["insight"] == 3 * 2 * 5 and mine["memory"] > 0
+    insight = next(e for e in events if e["type"] == "insight" and e["source"] == "reflection")
     assert insight["kind"] == "thought" and insight["importance"] == 4 and insight["cites"]
 
     john = agents["John"]
@@ -258,8 +260,12 @@ def test_after_the_talk_each_agent_thinks_twice_before_reflecting(everyone):
     assert sum(f"Conversation: {summary_text}" in p for p in rated) == 1  # the chat prompt
     assert sum("Thought: We agreed to take at most 10 tons each" in p for p in rated) == 1  # the thought prompt
     assert not any(env.scenario.say("agreed_limit", limit=10) in p for p in rated)  # always relevant: 10, unasked
-    stored = [e for e in events if e["type"] == "memory" and e["agent"] == "Kate"]
-    assert {e["source"] for e in stored} >= {"observation", "summary", "plan", "memorize", "limit"}
+    stored = [e for e in events if e["type"] in ("memory", "insight") and e["agent"] == "Kate"]
+    assert {(e["type"], e["source"]) for e in stored} == {
+        ("memory", "observation"), ("memory", "summary"),
+        ("insight", "plan"), ("insight", "memorize"), ("insight", "limit"), ("insight", "reflection"),
+    }
+    assert all(not problems({**e, "v": 2, "seq": 0, "ts": 0.0, "phase": "reflection"}) for e in stored)
 
 
 def test_always_included_memories_in_harvest_and_talk_prompts_and_gone_at_home():

@@ -33,8 +33,8 @@ mxbai-embed-large-v1, which cannot be had here without the model hub (a document
 deviation); the reference's query prefix for mxbai ("Represent this sentence for
 searching relevant passages: ") is not used with MiniLM.
 
-Events (through ``ctx.emit``): ``memory`` for every memory stored and ``insight`` for
-reflection's (agent, kind, source, text, importance, month, created, expiry, id,
+Events (through ``ctx.emit``): ``insight`` for every thought stored and ``memory`` for
+every other memory (agent, kind, source, text, importance, month, created, expires, id,
 always_relevant, cites), and from the components ``parse_failure`` and ``fallback``.
 """
 
@@ -198,7 +198,7 @@ class GenerativeAgent(Agent):
             )
             self.ctx.emit(
                 {
-                    "type": "insight" if note.source == "reflection" else "memory",
+                    "type": "insight" if note.kind == "thought" else "memory",
                     "agent": self.name,
                     "kind": note.kind,
                     "source": note.source,
@@ -206,7 +206,7 @@ class GenerativeAgent(Agent):
                     "importance": rating,
                     "month": month,
                     "created": memory.created.isoformat(),
-                    "expiry": memory.expiry.isoformat(),
+                    "expires": memory.expiry.isoformat(),
                     "id": memory.id,
                     "always_relevant": note.always_relevant,
                     "cites": list(note.cites),

@@ -74,8 +74,7 @@ class Note:
 
     ``created`` None: the agent's clock. ``expiry`` None: ``expiry_for(kind, created)``.
     ``source`` says where it came from (``observation``, ``summary``, ``planning``,
-    ``memorize``, ``limit``, ``reflection``, ``agent``); reflection's notes are reported as
-    ``insight`` events.
+    ``memorize``, ``limit``, ``reflection``, ``agent``), as the agent's events report it.
     """
 
     kind: Kind
