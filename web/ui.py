@@ -13,8 +13,8 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from govsim.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, RunData, find_runs, read_run
-from web import data
+from govsim.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, RunData, find_runs
+from web import data, paths
 
 ROOT_ENV = "GOVSIM_RUNS"  # set by `govsim dashboard DIR`
 log = logging.getLogger("govsim.web")
@@ -28,8 +28,14 @@ def default_root() -> str:
     return os.environ.get(ROOT_ENV) or "runs"
 
 
+def base() -> Path:
+    """The folder the dashboard was started on: nothing outside it is read."""
+    return Path(default_root()).expanduser().resolve()
+
+
 def root() -> Path:
-    return Path(st.session_state.get("root") or default_root()).expanduser()
+    """The folder the sidebar names, resolved inside the base; ``paths.Refused`` when it is not."""
+    return paths.under(st.session_state.get("root") or str(base()), base())
 
 
 def guarded(render: Callable[[], None]) -> None:
@@ -61,14 +67,14 @@ def _stamp(path: Path) -> tuple:
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _read(path: str, stamp: tuple) -> RunData:
+def _read(path: str, stamp: tuple, base_dir: str) -> RunData:
     # cache_resource shares one RunData instead of copying it on every rerun; pages only read it.
-    return read_run(path)
+    return paths.read_inside(path, Path(base_dir))
 
 
 def load_run(path: str | Path) -> RunData:
-    """read_run, cached until one of the run's files changes."""
-    return _read(str(path), _stamp(Path(path)))
+    """read_run (refused for a run linking out of the base), cached until one of the run's files changes."""
+    return _read(str(path), _stamp(Path(path)), str(base()))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -91,11 +97,22 @@ def runs(root_dir: Path) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- widgets
 
 
+def folder() -> Path | None:
+    """The chosen run folder, or None after saying in one line why it is refused."""
+    try:
+        return root()
+    except paths.Refused as exc:
+        st.error(str(exc))
+        return None
+
+
 def page(title: str) -> pd.DataFrame | None:
     """A runs page's head: its title, then the runs under the root, or None (and a hint
-    where to find or make some) when there are none."""
+    where to find or make some, or why the folder is refused) when there are none."""
     st.title(title)
-    root_dir = root()
+    root_dir = folder()
+    if root_dir is None:
+        return None
     frame = runs(root_dir)
     if frame.empty:
         no_runs(root_dir)
@@ -138,18 +155,37 @@ def describe(run: RunData) -> str:
 
 def show_problems(run: RunData) -> None:
     """Say plainly what is missing or broken in a run's log; what is valid is still shown."""
-    if not run.problems:
+    found = data.problems(run)
+    if not found:
         return
     kind = data.status(run)
     head = {
         data.UNFINISHED: "This run is unfinished (still running, or killed): showing the months logged so far.",
         data.DAMAGED: "This run's log is damaged: showing what is valid.",
+        data.INVALID: "This run is invalid (reports leave it out): showing what it logged.",
     }.get(kind, "This run's log has problems: showing what is valid.")
-    st.warning(head + "\n\n" + "\n".join(f"- {p}" for p in run.problems))
+    st.warning(head + "\n\n" + "\n".join(f"- {p}" for p in found))
+
+
+def plain(text: str) -> str:
+    """Text from a log shown literally inside markdown (no accidental headings, math or links)."""
+    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!|$<>~" else c for c in str(text)).replace("\n", " ")
+
+
+def list_runs(frame: pd.DataFrame, head: str) -> None:
+    """A warning, then a table of the runs it is about: name, status and every problem."""
+    if frame.empty:
+        return
+    st.warning(head)
+    st.dataframe(frame[["name", "status", "problems"]], hide_index=True,
+                 column_config={"problems": st.column_config.TextColumn(width="large")})
 
 
 def sidebar() -> None:
     """The run-folder input shown on every page."""
     if "root" not in st.session_state:
-        st.session_state["root"] = default_root()
-    st.sidebar.text_input("Run folder", key="root", help="A folder holding run directories (searched recursively).")
+        st.session_state["root"] = str(base())
+    st.sidebar.text_input(
+        "Run folder", key="root",
+        help=f"A folder under {base()} holding run directories (searched recursively); relative paths start there.",
+    )
