@@ -1,26 +1,38 @@
 """Tables the dashboard shows, derived from run-log events (no Streamlit here).
 
 Every function takes what ``govsim.runlog.read_run`` gives (events, config, summary) and
-copes with partial logs: a missing field gives an empty cell, never an exception.
+copes with partial and damaged logs: a missing or ill-typed field gives an empty cell and,
+for a summary, a line in the run's problems; never an exception.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from govsim.report import group_label, runs_frame
-from govsim.runlog import RunData, read_run
+from govsim.metrics import COUNTERS, METRICS
+from govsim.report import group_label
+from govsim.runlog import RunData, find_runs, read_run
+from web.paths import REREST_FILE
 
-FINISHED, UNFINISHED, DAMAGED = "finished", "unfinished", "damaged"
+FINISHED, UNFINISHED, INVALID, DAMAGED = "finished", "unfinished", "invalid", "damaged"
+STATUSES = (FINISHED, UNFINISHED, INVALID, DAMAGED)
 _MISSING_SUMMARY = "summary is missing"  # the problem read_run reports for a run still going (or killed)
 ISSUE_TYPES = ("parse_failure", "fallback", "invalid_action", "agent_error")
 NO_LIMIT = -1
-REREST_FILE = "rerest_summary.csv"
+# decisions (llm calls with attempt 1) is a counter since format 2; older summaries lack it
+COUNTERS_READ = tuple(dict.fromkeys((*COUNTERS, "decisions")))
+RUN_COLUMNS = [
+    "run", "name", "status", "scenario", "experiment", "profile", "model", "model_id", "agents", "seed", "months",
+    "events", "horizon", "finished", "problems", *METRICS, *COUNTERS_READ,
+]
+NUMERIC = ("months", "horizon", *(m for m in METRICS if m != "survived"))
+WHOLE = ("seed", "events")  # nullable integers, so a seed groups as 0, not 0.0
 REREST_COLUMNS = (
     "iteration", "method", "survival_rate", "survival_rate_ci", "survival_time", "survival_time_ci", "gain",
     "gain_ci", "efficiency", "efficiency_ci", "sample_pass_rate", "reflection_pass_rate",
@@ -28,23 +40,125 @@ REREST_COLUMNS = (
 REREST_METRICS = ("survival_rate", "survival_time", "gain", "efficiency", "sample_pass_rate", "reflection_pass_rate")
 
 
+# ---------------------------------------------------------------------------- values
+
+
+def number(value: Any) -> float | int | None:
+    """A finite number, else None (booleans are not numbers here)."""
+    return value if finite(value) else None
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    """An int from a log field that should hold one (a damaged value gives ``default``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return default
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
+        return default
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _seats(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+# What each summary field the pages read must hold, and how to say so when it does not.
+_SUMMARY_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "scenario": (_text, "a name"), "experiment": (_text, "a name"), "profile": (_text, "a name"),
+    "model": (_text, "a model name"), "model_id": (_text, "a model id"), "invalid_reason": (_text, "a reason"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "agents": (_seats, "an object of seat names and agent types"),
+    "valid": (lambda v: isinstance(v, bool), "true or false"),
+}
+_METRIC_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "survived": (lambda v: isinstance(v, bool), "true or false"),
+    **{m: (finite, "a number") for m in METRICS if m != "survived"},
+}
+
+
+def _shown(value: Any) -> str:
+    return f"{type(value).__name__} {json.dumps(value, default=str)[:40]}"
+
+
+def checked_summary(summary: Any) -> tuple[dict[str, Any], list[str]]:
+    """The summary fields the pages read, each of the type it must have or None, and a
+    problem line for each that was present but not of that type. Metrics and counters
+    come flat, beside the identity fields (their names differ).
+
+    ``read_run`` already drops a summary breaking ``govsim.events``' schema; these checks
+    cover the fields that schema leaves open (model, seats' types) and keep the pages
+    standing whatever a summary holds.
+    """
+    if summary is None:
+        return {}, []
+    if not isinstance(summary, dict):
+        return {}, [f"summary.json: not an object but {type(summary).__name__} (left out)"]
+    problems: list[str] = []
+    fields: dict[str, Any] = {}
+
+    def take(source: dict[str, Any], key: str, check: Callable[[Any], bool], want: str, where: str) -> None:
+        value = source.get(key)
+        if value is None:
+            fields[key] = None
+        elif check(value):
+            fields[key] = value
+        else:
+            fields[key] = None
+            problems.append(f"summary.json: {where}{key} is {_shown(value)}, not {want} (left empty)")
+
+    for key, (check, want) in _SUMMARY_CHECKS.items():
+        take(summary, key, check, want, "")
+    for section, checks in (("metrics", _METRIC_CHECKS), ("counters", {c: (_count, "a count") for c in COUNTERS_READ})):
+        values = summary.get(section)
+        if values is not None and not isinstance(values, dict):
+            problems.append(f"summary.json: {section} is {_shown(values)}, not an object (its values left empty)")
+            values = None
+        for key, (check, want) in checks.items():
+            take(values or {}, key, check, want, f"{section}.")
+    return fields, problems
+
+
+def problems(run: RunData) -> list[str]:
+    """Everything wrong with a run: what ``read_run`` found, then bad summary fields, then
+    why the run was stopped if it was."""
+    fields, found = checked_summary(run.summary)
+    stopped = [f"the run was stopped: {fields.get('invalid_reason') or 'no reason given'}"] if fields.get("valid") is False else []
+    return [*run.problems, *found, *stopped]
+
+
 # ---------------------------------------------------------------------------- runs
 
 
 def damage(run: RunData) -> list[str]:
-    """What is wrong with a run beyond not being finished yet."""
-    return [p for p in run.problems if not p.startswith(_MISSING_SUMMARY)]
+    """What is wrong with a run beyond not being finished yet (or having been stopped)."""
+    _, found = checked_summary(run.summary)
+    return [p for p in [*run.problems, *found] if not p.startswith(_MISSING_SUMMARY)]
 
 
 def status(run: RunData) -> str:
-    """finished, unfinished (no summary yet, nothing broken) or damaged (anything broken)."""
+    """finished, unfinished (no summary yet, nothing broken), invalid (stopped because its
+    LLM calls kept failing) or damaged (anything broken)."""
     if damage(run):
         return DAMAGED
-    return FINISHED if run.finished else UNFINISHED
+    if not run.finished:
+        return UNFINISHED
+    return INVALID if checked_summary(run.summary)[0].get("valid") is False else FINISHED
 
 
 def months_played(events: Iterable[dict[str, Any]]) -> int:
-    return max((int(e.get("month") or 0) for e in events if e.get("type") == "month_started"), default=0)
+    return max((as_int(e.get("month")) for e in events if e.get("type") == "month_started"), default=0)
 
 
 _STOCK_KEYS = {"month_started": "stock", "harvest_done": "stock_after", "month_ended": "stock_next", "run_ended": "stock"}
@@ -54,7 +168,7 @@ def latest_stock(events: list[dict[str, Any]]) -> int | None:
     """The most recent stock the log mentions (month start, after harvest, or regrown)."""
     for e in reversed(events):
         key = _STOCK_KEYS.get(e.get("type"))
-        if key and e.get(key) is not None:
+        if key and number(e.get(key)) is not None:
             return int(e[key])
     return None
 
@@ -67,27 +181,55 @@ def relative(path: str | Path, root: str | Path) -> str:
         return str(path)
 
 
-def runs_table(root: str | Path, load: Callable[[Path], RunData] = read_run) -> pd.DataFrame:
-    """``govsim.report.runs_frame`` plus each run's status, months played and every problem.
+def agent_mix(seats: dict[str, str | None]) -> str:
+    """Seats as ``govsim.report`` labels them: ``sustainable*4,greedy``."""
+    counts = Counter(str(kind) for kind in seats.values())
+    return ",".join(f"{kind}*{n}" if n > 1 else kind for kind, n in counts.items())
 
-    ``load`` reads one run; the app passes its cached reader so pages share one read.
+
+def decisions(run: RunData, fields: dict[str, Any]) -> int | None:
+    """Decisions asked of the model: the ``decisions`` counter of the checked summary
+    ``fields``, else first attempts among the run's LLM calls (older summaries lack the
+    counter), else None (calls without attempt numbers)."""
+    if fields.get("decisions") is not None:
+        return fields["decisions"]
+    attempts = [call_field(e, "attempt") for e in run.of_type("llm_call")]
+    if attempts and all(a is None for a in attempts):
+        return None
+    return sum(1 for a in attempts if as_int(a, default=1) == 1)
+
+
+def run_row(path: Path, run: RunData, root: str | Path) -> dict[str, Any]:
+    """One run as the Runs and Compare pages list it; every value of the type its column holds."""
+    fields, _ = checked_summary(run.summary)
+    who = identity(run)
+    model = who["model"] or "-"
+    row = {
+        "run": str(path), "name": relative(path, root), "status": status(run),
+        "scenario": who["scenario"], "experiment": who["experiment"], "profile": who["profile"] or "paper",
+        "model": model, "model_id": fields.get("model_id") or who["model_id"] or model,
+        "agents": agent_mix(who["agents"]), "seed": who["seed"],
+        "months": fields.get("survival_time") or months_played(run.events), "events": len(run.events),
+        "horizon": number((run.config or {}).get("months")), "finished": run.finished, "problems": "; ".join(problems(run)),
+    }
+    row.update({m: fields.get(m) for m in METRICS})
+    row.update({c: fields.get(c) or 0 for c in COUNTERS_READ if c != "decisions"})
+    row["decisions"] = decisions(run, fields)
+    return row
+
+
+def runs_table(root: str | Path, load: Callable[[Path], RunData] = read_run) -> pd.DataFrame:
+    """Every run folder under ``root``: identity, status, months, metrics, counters, problems.
+
+    ``load`` reads one run; the app passes its cached reader, which also refuses runs
+    linking out of the dashboard's folder. A run's damaged fields are empty cells and
+    lines in its ``problems``, never an exception.
     """
-    frame = runs_frame([root])
-    if frame.empty:
-        return frame
-    extra = []
-    for path in frame["run"]:
-        run = load(Path(path))
-        extra.append(
-            {
-                "status": status(run),
-                "months": (run.summary or {}).get("metrics", {}).get("survival_time") or months_played(run.events),
-                "events": len(run.events),
-                "problems": "; ".join(run.problems),
-            }
-        )
-    frame = frame.drop(columns=["problems"]).join(pd.DataFrame(extra, index=frame.index))
-    frame.insert(0, "name", [relative(p, root) for p in frame["run"]])
+    frame = pd.DataFrame([run_row(path, load(path), root) for path in find_runs(root)], columns=RUN_COLUMNS)
+    for column in (*NUMERIC, *COUNTERS_READ):  # None becomes NaN: numbers chart and sort
+        frame[column] = pd.to_numeric(frame[column])
+    for column in WHOLE:
+        frame[column] = frame[column].astype("Int64")
     return frame
 
 
@@ -115,7 +257,7 @@ def by_month(events: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, Any]]
     """Events grouped by their month (events without one, like run_started, under 0)."""
     months: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
-        months[int(event.get("month") or 0)].append(event)
+        months[as_int(event.get("month"))].append(event)
     return dict(months)
 
 
@@ -128,12 +270,12 @@ def month_frame(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """
     rows: dict[int, dict[str, Any]] = {}
     for e in events:
-        kind, month = e.get("type"), int(e.get("month") or 0)
+        kind, month = e.get("type"), as_int(e.get("month"))
         if kind == "month_started":
             n = len(e.get("agents") or [])
             rows[month] = {
                 "month": month, "stock": e.get("stock"), "threshold": e.get("threshold"), "agents": n,
-                "sustainable_total": (e.get("threshold") or 0) * n,
+                "sustainable_total": (number(e.get("threshold")) or 0) * n,
             }
         row = rows.get(month)
         if row is None:
@@ -143,7 +285,7 @@ def month_frame(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
             row["total_caught"] = e.get("total")
         elif kind == "summary":
             limit = e.get("agreed_limit")
-            row["agreed_limit"] = None if limit is None or int(limit) == NO_LIMIT else int(limit)
+            row["agreed_limit"] = None if number(limit) is None or int(limit) == NO_LIMIT else int(limit)
         elif kind == "month_ended":
             row["collapsed"] = bool(e.get("collapsed"))
             row["stock_next"] = e.get("stock_next")
@@ -210,35 +352,85 @@ def notes_frame(events: Iterable[dict[str, Any]], kind: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["seq", "month", "agent", "kind", "importance", "text"])
 
 
+def call_field(event: dict[str, Any], key: str) -> Any:
+    """A field of an ``llm_call`` event that its request also tagged (agent, purpose, month,
+    attempt, seed): top-level first (format 2), else ``tags`` (format 1 kept them there).
+
+    Format 1 stamped an agent event's top-level month and phase after the env stepped,
+    one phase late; there the month the agent tagged wins and the phase is unknown (None).
+    """
+    tags = event.get("tags")
+    tags = tags if isinstance(tags, dict) else {}
+    if event.get("v") == 1 and key in ("month", "phase"):
+        return tags.get(key)
+    value = event.get(key)
+    return tags.get(key) if value is None else value
+
+
+def constraint_kind(event: dict[str, Any]) -> str:
+    """How the reply was constrained: regex, choice or none."""
+    constraint = event.get("constraint")
+    if not isinstance(constraint, dict):
+        return "none"
+    return next((k for k in ("regex", "choice") if constraint.get(k) is not None), "none")
+
+
+def constraint_text(event: dict[str, Any]) -> str:
+    """The constraint in full: the regex, or the allowed choices."""
+    constraint = event.get("constraint") if isinstance(event.get("constraint"), dict) else {}
+    if constraint.get("regex") is not None:
+        return f"regex {constraint['regex']}"
+    if constraint.get("choice") is not None:
+        return "one of " + " | ".join(map(str, constraint["choice"]))
+    return "none"
+
+
+LLM_COLUMNS = [
+    "seq", "month", "phase", "agent", "purpose", "attempt", "constraint", "finish_reason", "model", "backend",
+    "prompt_tokens", "completion_tokens", "latency_s", "error", "reply",
+]
+LLM_FILTERS = ("month", "phase", "agent", "purpose", "attempt", "constraint", "finish_reason")
+
+
 def llm_frame(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per LLM call (the prompt and reply themselves stay in the events)."""
     rows = [
-        {"seq": e.get("seq"), "month": e.get("month"), "agent": e.get("agent"), "purpose": e.get("purpose"),
-         "model": e.get("model"), "backend": e.get("backend"), "prompt_tokens": e.get("prompt_tokens"),
-         "completion_tokens": e.get("completion_tokens"), "latency_s": e.get("latency_s"),
-         "reply": str(e.get("text") or "")[:120]}
+        {"seq": e.get("seq"), **{k: call_field(e, k) for k in ("month", "phase", "agent", "purpose", "attempt")},
+         "constraint": constraint_kind(e), "finish_reason": e.get("finish_reason"), "model": e.get("model"),
+         "backend": e.get("backend"), "prompt_tokens": number(e.get("prompt_tokens")),
+         "completion_tokens": number(e.get("completion_tokens")), "latency_s": number(e.get("latency_s")),
+         "error": e.get("error"), "reply": str(e.get("text") or "")[:120]}
         for e in events
         if e.get("type") == "llm_call"
     ]
-    columns = ["seq", "month", "agent", "purpose", "model", "backend", "prompt_tokens", "completion_tokens",
-               "latency_s", "reply"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=LLM_COLUMNS)
+    for key in LLM_FILTERS:  # a list or object here (a damaged log) would break the filters' unique()
+        frame[key] = frame[key].map(lambda v: None if v is None or isinstance(v, (dict, list)) else v)
+    return frame
 
 
 def identity(run: RunData) -> dict[str, Any]:
-    """scenario, experiment, seed, model and agents ({name: type}) of a run.
+    """scenario, experiment, profile, seed, model, model_id and agents ({name: type}) of a run.
 
     Taken from the summary, else the run_started event, else the config, so an
-    unfinished or damaged run still says what it is.
+    unfinished or damaged run still says what it is; a value of the wrong type counts as
+    absent.
     """
     cfg = run.config or {}
+    seats = cfg.get("agents") if isinstance(cfg.get("agents"), list) else []
+    keys = ("scenario", "experiment", "profile", "seed", "model", "model_id")
     found: dict[str, Any] = {
-        "scenario": cfg.get("scenario"), "experiment": cfg.get("experiment"), "seed": cfg.get("seed"), "model": None,
-        "agents": {s.get("name"): s.get("type") for s in cfg.get("agents") or [] if isinstance(s, dict)},
+        **{k: cfg.get(k) for k in keys},
+        "agents": {s.get("name"): s.get("type") for s in seats if isinstance(s, dict)},
     }
     started = next((e for e in run.events if e.get("type") == "run_started"), {})
-    for source in (started, run.summary or {}):
+    for source in (started, checked_summary(run.summary)[0]):
         found.update({k: source[k] for k in found if source.get(k) is not None})
+    for key in found:  # the config and the events are checked here too: any may be damaged
+        check = _SUMMARY_CHECKS[key][0]
+        if found[key] is not None and not check(found[key]):
+            found[key] = None
+    found["agents"] = found["agents"] or {}
     return found
 
 
@@ -266,14 +458,27 @@ def with_groups(frame: pd.DataFrame, by: Iterable[str]) -> tuple[pd.DataFrame, l
     return frame, keys
 
 
+def report_frame(healthy: pd.DataFrame) -> pd.DataFrame:
+    """Healthy finished runs in ``govsim.report``'s terms, for its ``summary_table`` and
+    ``km_curves``: the runs are already chosen (the report's own ``status`` vocabulary is not
+    needed), and its ``months`` is the runs' planned months (``horizon`` here, the ceiling
+    of survival time's interval), not the months they survived."""
+    return healthy.drop(columns=["status", "months"]).rename(columns={"horizon": "months"})
+
+
+def with_interval_text(table: pd.DataFrame) -> pd.DataFrame:
+    """The table for the page: each metric's mean, then its interval as ``low–high``
+    (``n/a`` for a group too small for one) in place of the ``_low``/``_high``/``_ci`` numbers."""
+    out = table.copy()
+    for metric in [c[: -len("_low")] for c in table.columns if c.endswith("_low")]:
+        low, high = out.pop(f"{metric}_low"), out.pop(f"{metric}_high")
+        out.pop(f"{metric}_ci")
+        out.insert(out.columns.get_loc(metric) + 1, f"{metric}_ci",
+                   ["n/a" if pd.isna(lo) or pd.isna(hi) else f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(low, high)])
+    return out
+
+
 # ---------------------------------------------------------------------------- Re-ReST
-
-
-def find_rerest(root: str | Path) -> list[Path]:
-    root = Path(root)
-    if root.is_file():
-        return [root]
-    return sorted(root.rglob(REREST_FILE)) if root.is_dir() else []
 
 
 def read_rerest(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -296,6 +501,3 @@ def read_rerest(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         frame = frame.sort_values(["iteration", *(["method"] if "method" in frame.columns else [])])
     return frame.reset_index(drop=True), problems
 
-
-def finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

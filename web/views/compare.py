@@ -1,5 +1,7 @@
-"""Compare: a sweep folder or chosen runs side by side: the paper's table (mean ± 95 % CI,
-``govsim.report``), Kaplan–Meier survival curves per group, and metric distributions.
+"""Compare: a sweep folder or chosen runs side by side: the paper's table (mean and 95 %
+interval per group, ``govsim.report.summary_table``), Kaplan–Meier survival curves per
+group, and metric distributions. Only healthy finished runs are compared; the others are
+listed with what is wrong with each.
 """
 
 from __future__ import annotations
@@ -7,14 +9,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from govsim import report
 from govsim.metrics import METRICS
-from govsim.report import GROUP_KEYS, km_curves, summary_table, to_markdown
 from web import charts, data, ui
 
+# The report's groups (model_id, not the model's name: a fake-backend run never pools with
+# a real one), and the profile: paper and improved runs are different experiments.
+GROUP_KEYS = (*report.GROUP_KEYS, "profile")
 TABLE_FORMATS = {
     "runs": st.column_config.NumberColumn(format="%d"),
-    **{c: st.column_config.NumberColumn(format="%.2f") for m in (*METRICS, "survival_rate") for c in (m, f"{m}_ci")},
-    "parse_failure_rate": st.column_config.NumberColumn(format="percent"),
+    **{m: st.column_config.NumberColumn(format="%.2f") for m in report.TABLE_METRICS},
+    **{f"{m}_ci": st.column_config.TextColumn(f"{m} 95 % interval") for m in report.TABLE_METRICS},
+    "parse_failure_rate": st.column_config.NumberColumn(format="percent", help="parse failures per decision"),
 }
 
 
@@ -37,27 +43,29 @@ def render() -> None:
     if chosen.empty:
         st.info("Pick a folder or some runs to compare.")
         return
-    keys = [k for k in (*GROUP_KEYS, "seed") if k in chosen.columns]
+    keys = [k for k in (*GROUP_KEYS, "model", "seed") if k in chosen.columns]
     by = st.multiselect("Group by", keys, default=list(GROUP_KEYS), key="compare_by")
-    unfinished = int((~chosen["finished"]).sum())
-    if unfinished:
-        st.warning(f"{unfinished} of {len(chosen)} runs are unfinished or damaged without a summary: "
-                   "they are left out of the table and the curves.")
-    if not chosen["finished"].any():
-        st.info("None of these runs has finished: there is nothing to compare yet.")
+    healthy = chosen[chosen["status"] == data.FINISHED]
+    ui.list_runs(chosen[chosen["status"] != data.FINISHED],
+                 f"{len(chosen) - len(healthy)} of {len(chosen)} runs are unfinished, stopped or damaged: "
+                 "they are left out of the table and the curves.")
+    if healthy.empty:
+        st.info("None of these runs has finished cleanly: there is nothing to compare yet.")
         return
-    finished, keys = data.with_groups(chosen[chosen["finished"]], by)
-    st.subheader("Metrics per group (mean ± 95 % CI)")
-    table = summary_table(finished, by=keys)
+    finished, keys = data.with_groups(healthy, by)
+    st.subheader("Metrics per group (mean and 95 % interval)")
+    table = report.summary_table(data.report_frame(finished), by=keys)
     pinned = {k: st.column_config.Column(pinned=True) for k in keys}
-    st.dataframe(table, hide_index=True, column_config={**TABLE_FORMATS, **pinned})
+    st.dataframe(data.with_interval_text(table), hide_index=True, column_config={**TABLE_FORMATS, **pinned})
+    st.caption("Survival rate: Wilson interval; other metrics: t-interval clipped to the metric's range; "
+               "n/a for a group of one run. Runs are grouped by model_id (the model and its backend).")
     with st.expander("As markdown (for a paper or a README)"):
-        st.code(to_markdown(table), language="markdown")
+        st.code(report.to_markdown(table), language="markdown")
     left, right = st.columns(2)
     with left:
         st.subheader("Survival (Kaplan–Meier)")
         sizes = finished["group"].value_counts().to_dict()
-        st.plotly_chart(charts.km_figure(km_curves(finished, by=keys), sizes))
+        st.plotly_chart(charts.km_figure(report.km_curves(data.report_frame(finished), by=keys), sizes))
         st.caption("A collapse is the event; runs that survived every month are censored at the last month.")
     with right:
         st.subheader("Distribution per group")

@@ -22,7 +22,7 @@ ISSUE_LABELS = {"parse_failure": "parse failure", "fallback": "fallback", "inval
 def header(run: RunData) -> None:
     st.caption(ui.describe(run))
     ui.show_problems(run)
-    metrics = (run.summary or {}).get("metrics") or {}
+    metrics, _ = data.checked_summary(run.summary)  # every value of its type, or None
     months = data.month_frame(run.events)
     cols = st.columns([1.5, 1, 1, 1, 1, 1])
     cols[0].metric("Status", data.status(run))
@@ -63,7 +63,7 @@ def charts_tab(run: RunData) -> None:
 
 
 def _issue_line(event: dict[str, Any]) -> None:
-    text = f"**{event['type'].replace('_', ' ')}** · {event.get('agent') or ''}: {_plain(data.issue_detail(event))}"
+    text = f"**{event['type'].replace('_', ' ')}** · {event.get('agent') or ''}: {ui.plain(data.issue_detail(event))}"
     (st.error if event["type"] == "agent_error" else st.warning)(text)
 
 
@@ -102,23 +102,18 @@ def month_section(month: int, events: list[dict[str, Any]]) -> None:
     for s in of("summary"):
         limit = s.get("agreed_limit")
         said = "no limit agreed" if limit in (None, data.NO_LIMIT) else f"agreed limit {limit} per person"
-        st.success(f"Summary by {s.get('agent')} ({said}): {_plain(s.get('text', ''))}")
+        st.success(f"Summary by {s.get('agent')} ({said}): {ui.plain(s.get('text', ''))}")
     for kind, title in (("reflection", "Reflections"), ("insight", "Insights")):
         notes = [e for e in of(kind) if e.get("text")]
         if notes:
             st.caption(title)
-            st.markdown("\n".join(f"- **{e.get('agent')}**: {_plain(e['text'])}" for e in notes))
+            st.markdown("\n".join(f"- **{e.get('agent')}**: {ui.plain(e['text'])}" for e in notes))
     calls = len(of("llm_call"))
     if calls:
         st.caption(f"{calls} LLM call(s) this month: see the LLM calls tab.")
     for e in events:
         if e.get("type") not in EVENT_TYPES:  # kept by the reader, shown as they are
             st.info(f"Event of an unknown type {e.get('type')!r}: {json.dumps(e, default=str)[:500]}")
-
-
-def _plain(text: str) -> str:
-    """Model text shown literally inside markdown (no accidental headings, math or links)."""
-    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!|$<>~" else c for c in str(text)).replace("\n", " ")
 
 
 def timeline_tab(run: RunData) -> None:
@@ -149,12 +144,20 @@ def notes_tab(run: RunData) -> None:
 def llm_call(event: dict[str, Any]) -> None:
     """One call's full prompt and reply, in an expander so it is shown on demand."""
     latency = event.get("latency_s")
-    label = (f"#{event.get('seq')} · month {event.get('month')} · {event.get('agent')} · {event.get('purpose')} · "
-             f"{event.get('prompt_tokens')}+{event.get('completion_tokens')} tokens"
+
+    def field(key: str) -> Any:
+        return data.call_field(event, key)
+
+    phase = f" ({field('phase')})" if field("phase") else ""
+    label = (f"#{event.get('seq')} · month {field('month')}{phase} · {field('agent')} · {field('purpose')} · "
+             f"attempt {field('attempt')} · {event.get('prompt_tokens')}+{event.get('completion_tokens')} tokens"
              + (f" · {latency:.2f} s" if data.finite(latency) else ""))
     with st.expander(label):
-        st.caption(f"model {event.get('model')} on {event.get('backend')}")
-        for message in event.get("messages") or []:
+        st.caption(f"model {event.get('model')} on {event.get('backend')} · constraint {data.constraint_text(event)} · "
+                   f"finish reason {event.get('finish_reason')}")
+        if event.get("error"):
+            st.error(f"The call failed: {event['error']}")
+        for message in [m for m in event.get("messages") or [] if isinstance(m, dict)]:
             st.markdown(f"**{message.get('role', '?')}**")
             st.code(str(message.get("content", "")), language=None, wrap_lines=True)
         st.markdown("**reply**")
@@ -166,15 +169,21 @@ def llm_tab(run: RunData) -> None:
     if calls.empty:
         st.info("No LLM calls in this run (scripted agents make none).")
         return
-    cols = st.columns(3)
     keep = calls.index == calls.index
-    for col, key in zip(cols, ("month", "agent", "purpose")):
-        chosen = col.multiselect(key.capitalize(), sorted(calls[key].dropna().unique()), key=f"llm_{key}")
+    cols = [*st.columns(4), *st.columns(4)]
+    for col, key in zip(cols, data.LLM_FILTERS):
+        label = key.replace("_", " ").capitalize()
+        chosen = col.multiselect(label, sorted(calls[key].dropna().unique(), key=str), key=f"llm_{key}")
         if chosen:
             keep &= calls[key].isin(chosen)
+    total = len(calls)
+    unknown_phase = int(calls["phase"].isna().sum())
     calls = calls[keep]
-    st.caption(f"{len(calls)} call(s), {int(calls['prompt_tokens'].fillna(0).sum())} prompt and "
+    st.caption(f"{len(calls)} of {total} call(s), {int(calls['prompt_tokens'].fillna(0).sum())} prompt and "
                f"{int(calls['completion_tokens'].fillna(0).sum())} completion tokens")
+    if unknown_phase:
+        st.caption(f"{unknown_phase} call(s) without a phase: a format-1 log stamped it after the env stepped "
+                   "(one phase late), so it is not shown; their month is the one the agent tagged.")
     st.dataframe(calls, hide_index=True, column_config={"reply": st.column_config.TextColumn(width="large")})
     pages = max(1, math.ceil(len(calls) / LLM_PAGE))
     page = st.number_input(f"Page (of {pages}, {LLM_PAGE} calls each)", 1, pages, 1, key="llm_page") if pages > 1 else 1

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from web import ui
+from web import data, ui
 
 COLUMNS = [
-    "name", "status", "scenario", "experiment", "model", "agents", "seed", "months", "survived", "gain",
+    "name", "status", "scenario", "experiment", "model", "model_id", "agents", "seed", "months", "survived", "gain",
     "efficiency", "equality", "over_usage", "parse_failures", "fallbacks", "invalid_actions", "agent_errors",
     "llm_calls", "updated", "problems",
 ]
@@ -48,12 +48,15 @@ def render() -> None:
     if frame is None:
         return
     counts = frame["status"].value_counts()
-    cols = st.columns(4)
+    cols = st.columns(1 + len(data.STATUSES))
     cols[0].metric("Runs", len(frame))
-    for col, status in zip(cols[1:], ("finished", "unfinished", "damaged")):
+    for col, status in zip(cols[1:], data.STATUSES):
         col.metric(status.capitalize(), int(counts.get(status, 0)))
-    if counts.get("damaged", 0):
-        st.warning(f"{int(counts['damaged'])} run(s) have damaged logs; the problems column says what is wrong.")
+    if counts.get(data.DAMAGED, 0):
+        st.warning(f"{int(counts[data.DAMAGED])} run(s) have damaged logs; the problems column says what is wrong.")
+    if counts.get(data.INVALID, 0):
+        st.warning(f"{int(counts[data.INVALID])} run(s) were stopped because their LLM calls kept failing; "
+                   "reports leave them out.")
     shown = _filtered(frame)
     st.caption(f"{len(shown)} of {len(frame)} runs under {ui.root()}. Click a column header to sort; select a row to open it.")
     selection = st.dataframe(
