@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_web_data import fixture_root  # noqa: F401  (the shared fixture runs)
+from test_web_data import RUNS, fixture_root  # noqa: F401  (the shared fixture runs)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "screenshot_dashboard.py"
 spec = importlib.util.spec_from_file_location("screenshot_dashboard", SCRIPT)
@@ -26,11 +26,12 @@ pytestmark = [
 # (url path, plotly charts on screen, texts that must be visible); table cells are drawn
 # on a canvas, so the checks use headings, captions and alerts.
 PAGES = [
-    ("", 0, ["11 of 11 runs under", "5 run(s) have damaged logs"]),
+    ("", 0, [f"{RUNS} of {RUNS} runs under", "9 run(s) have damaged logs"]),
     ("run?run=llm/seed0", 4, ["Stock over the months", "Wanted and caught, per agent", "1 parse failure",
-                              "SmolLM2-135M-Instruct"]),
+                              "generative"]),
     ("run?run=damaged/truncated", 4, ["damaged: showing what is valid", "the last line is truncated"]),
-    ("compare", 2, ["Metrics per group (mean ± 95 % CI)", "Survival (Kaplan–Meier)", "Distribution per group"]),
+    ("compare", 2, ["Metrics per group (mean and 95 % interval)", "Survival (Kaplan–Meier)", "Distribution per group",
+                    "runs are unfinished, stopped or damaged"]),
     ("network?run=llm/seed0", 1, ["Who addressed whom", "Agreed limits: month 1: 10, month 2: 10, month 3: 10"]),
     ("rerest", 6, ["Metrics over iterations", "sample pass rate"]),
     ("live?run=llm/seed0", 1, ["Latest utterances", "This run has finished."]),
@@ -50,8 +51,8 @@ def test_every_page_in_a_real_browser(fixture_root, tmp_path):
         # prompts and replies on demand, and the transcript, on the Run page
         shots.open_page(page, f"{url}/run?run=llm/seed0", "Stock over the months", charts=4)
         page.get_by_role("tab", name="Timeline").click()
-        page.get_by_text("Mayor: here is what each fisherman caught this month.").first.wait_for()
+        page.get_by_text("John here: let us keep to 10 tons each.").first.wait_for()
         page.get_by_role("tab", name="LLM calls").click()
-        page.get_by_text("#2 · month 1 · John · harvest").first.click()
-        page.get_by_text("You are John, a fisherman.").first.wait_for()
+        page.get_by_text("month 1 (harvest) · John · harvest · attempt 1").first.click()
+        page.get_by_text("You are John").first.wait_for()
         page.screenshot(path=str(tmp_path / "run-llm-call.png"))

@@ -1,25 +1,77 @@
-"""The dashboard's data layer (web/data.py) on fixture runs, and the fixture runs the
-other web tests share: a small sweep, a run with LLM-agent events, damaged runs of every
-kind, and a Re-ReST summary.
+"""The dashboard's data layer (web/data.py, web/paths.py) on fixture runs,
+and the fixture runs the other web tests share.
+
+Every fixture run is an episode played through ``govsim.runner``: scripted agents, or
+generative agents on the fake backend answering from a script; damaged runs are those
+runs broken afterwards the way real runs break.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from govsim import metrics
 from govsim.config import resolve
+from govsim.llm.fake import FakeLLM
+from govsim.llm.pool import LLMPool
 from govsim.runlog import read_run
 from govsim.runner import run as run_episode
-from web import data
+from govsim import report
+from web import data, paths
 
-MODEL = "SmolLM2-135M-Instruct"
-DAMAGED = ("truncated", "unknown_type", "no_config", "garbage", "no_events")
+NAMES = ("John", "Kate", "Jack", "Emma", "Luke")
+# Damaged copies of one finished scripted run: how each is broken, and the problem shown.
+DAMAGED = {
+    "truncated": "the last line is truncated",
+    "unknown_type": "unknown event type(s) weather",
+    "no_config": "config is missing",
+    "garbage": "line 6 is not valid JSON",
+    "no_events": "events are missing",
+    "bad_line": "line 5 (None)",
+    "list_field": "summary is damaged",
+    "survived_text": "metrics.survived",
+    "links_out": "events.jsonl links outside the dashboard's folder",
+}
+REAL_MODEL_ID = "vllm:SmolLM2-135M-Instruct@1a2b3c4d"
+REPLIES = {
+    "importance": "Rating: 4",
+    "converse_end": "no",
+    "summarize": "Everyone agreed to take at most 10 tons each.",
+    "summarize_limit": "10",
+    "reflect": "1. Taking 10 each keeps the lake full (because of 1, 2)\n2. Kate listens (because of 3)",
+}
+OTHER_REPLY = "We should all keep to 10 tons each."  # any other request: one plain sentence
+
+
+def scripted_reply(request) -> str:
+    """The fake model's replies: sensible ones, plus one of each thing that goes wrong:
+    Emma's first harvest amount holds no number (she is asked again), Luke's first
+    reflection cannot be read (a parse failure and a fallback), and Jack's month-2 harvest
+    call fails (an agent error, and so a missing harvest: an invalid action)."""
+    tag = request.tag_dict
+    agent, purpose, month, attempt = tag["agent"], tag["purpose"], tag["month"], tag["attempt"]
+    if purpose.startswith("harvest") and agent == "Jack" and month == 2:
+        raise RuntimeError("the model server went away")
+    if purpose == "harvest":
+        return "If we all take 10 tons the lake recovers."
+    if purpose == "harvest_amount":
+        return "" if (agent, month, attempt) == ("Emma", 1, 1) else "10"
+    if purpose == "reflect" and agent == "Luke" and month == 1:
+        return "lots of fish"
+    if purpose == "converse":
+        return f"{agent} here: let us keep to 10 tons each."
+    if purpose == "converse_next":
+        return NAMES[(NAMES.index(agent) + 1) % len(NAMES)]
+    return REPLIES.get(purpose, OTHER_REPLY)
+
+
+def failing_reply(request) -> str:
+    raise RuntimeError("connection refused")
 
 
 def make_run(directory: Path, agents: str, seed: int = 0, months: int = 4) -> Path:
@@ -27,71 +79,85 @@ def make_run(directory: Path, agents: str, seed: int = 0, months: int = 4) -> Pa
     return directory
 
 
-def _write_events(directory: Path, events: list[dict]) -> None:
-    for seq, event in enumerate(events):
-        event["seq"] = seq
-    (directory / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-
-
-def add_llm_events(directory: Path) -> Path:
-    """Give a scripted run the events an LLM agent adds: calls, a parse failure, a
-    fallback, memories, insights, plus an invalid action and an agent error; the summary's
-    counters are recomputed so they match."""
-    out: list[dict] = []
-    for event in read_run(directory).events:
-        out.append(event)
-        kind, month, agent = event["type"], event.get("month"), event.get("agent")
-        where = {"v": 1, "month": month, "phase": event.get("phase"), "ts": event.get("ts")}
-        if kind == "month_started":
-            for name in event["agents"]:
-                out.append({**where, "type": "llm_call", "agent": name, "purpose": "harvest", "backend": "fake",
-                            "model": MODEL, "prompt_tokens": 120, "completion_tokens": 4, "latency_s": 0.25,
-                            "messages": [{"role": "system", "content": f"You are {name}, a fisherman."},
-                                         {"role": "user", "content": f"Month {month}: how many tons do you catch?"}],
-                            "text": f"I catch 10 tons (reply of {name} in month {month})"})
-                out.append({**where, "type": "memory", "agent": name, "kind": "observation",
-                            "text": f"{name} remembers the lake held {event['stock']} tons in month {month}",
-                            "importance": 3 + month})
-        elif kind == "harvest_done" and month == 2:
-            out.append({**where, "type": "invalid_action", "agent": "Kate", "key": "harvest", "value": 500,
-                        "fix": "out of range [0, 100]; clipped to 100"})
-            out.append({**where, "type": "agent_error", "agent": "Jack", "error": "RuntimeError: the model server went away"})
-        elif kind == "summary" and month == 1:
-            out.append({**where, "type": "parse_failure", "agent": "Kate", "purpose": "summary",
-                        "text": "lots of fish", "attempts": 3})
-            out.append({**where, "type": "fallback", "agent": "Kate", "purpose": "summary", "used": -1,
-                        "reason": "no limit could be read"})
-        elif kind == "reflection":
-            out.append({**where, "type": "insight", "agent": agent,
-                        "text": f"{agent} learns to leave fish for month {month + 1}"})
-    _write_events(directory, out)
-    summary = json.loads((directory / "summary.json").read_text())
-    summary["counters"] = metrics.counters(out)
-    summary["model"] = MODEL
-    (directory / "summary.json").write_text(json.dumps(summary))
+def make_llm_run(directory: Path, seed: int = 0, months: int = 3, reply=scripted_reply, seats: int = 5) -> Path:
+    """Generative agents on the fake backend (``llm: {backend: fake}``), replying from ``reply``."""
+    config = resolve(overrides={
+        "seed": seed, "months": months, "llm": {"backend": "fake"},
+        "agents": [{"name": n, "type": "generative", "params": {"embedder": "hash"}} for n in NAMES[:seats]],
+    })
+    pool = LLMPool(config.llm, factory=lambda backend, model, cfg, seed: FakeLLM(reply, model=model))
+    run_episode(config, directory, pool=pool)
     return directory
 
 
-def damage(directory: Path, how: str) -> Path:
+def edit_json(path: Path, change) -> None:
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
+
+
+def edit_events(directory: Path, change) -> None:
+    path = directory / "events.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(change(e)) + "\n" for e in events))
+
+
+def as_format_1(directory: Path) -> Path:
+    """Rewrite a run's log as format 1 held it: an LLM call's purpose, attempt and seed
+    only in its tags; no model id or profile; no decisions counter or validity in the summary."""
+
+    def older(event: dict) -> dict:
+        event["v"] = 1
+        if event["type"] == "llm_call":
+            for key in ("purpose", "attempt", "seed"):
+                event.pop(key, None)
+        if event["type"] == "run_started":
+            event.pop("model_id", None)
+            event.pop("profile", None)
+        return event
+
+    def older_summary(summary: dict) -> None:
+        for key in ("valid", "invalid_reason", "model_id", "model_identity", "profile"):
+            summary.pop(key, None)
+        summary["counters"].pop("decisions", None)
+        summary["format_version"] = 1
+
+    edit_events(directory, older)
+    edit_json(directory / "summary.json", older_summary)
+    return directory
+
+
+def damage(directory: Path, how: str, outside: Path) -> Path:
     """Break a finished run the way real runs break."""
     events = directory / "events.jsonl"
+    lines = events.read_text().splitlines()
     if how == "truncated":  # killed mid-write: no summary, the last line cut in half
         (directory / "summary.json").unlink()
         raw = events.read_bytes()
         events.write_bytes(raw[: int(len(raw) * 0.6)])
     elif how == "unknown_type":
         with events.open("a") as fh:
-            fh.write(json.dumps({"v": 1, "seq": 10_000, "type": "weather", "month": 1, "text": "storm"}) + "\n")
+            fh.write(json.dumps({"v": 2, "seq": 10_000, "type": "weather", "month": 1, "text": "storm"}) + "\n")
     elif how == "no_config":
         (directory / "config.json").unlink()
     elif how == "garbage":  # a broken line in the middle and an unreadable summary
-        lines = events.read_text().splitlines()
         lines.insert(5, "{this is not json")
         events.write_text("\n".join(lines) + "\n")
         (directory / "summary.json").write_text("{")
     elif how == "no_events":
         events.unlink()
         (directory / "summary.json").unlink()
+    elif how == "bad_line":  # valid JSON, but not an event
+        lines.insert(4, json.dumps({"v": "1"}))
+        events.write_text("\n".join(lines) + "\n")
+    elif how == "list_field":
+        edit_json(directory / "summary.json", lambda s: s.update(metrics=list(s["metrics"].values())))
+    elif how == "survived_text":
+        edit_json(directory / "summary.json", lambda s: s["metrics"].update(survived="yes"))
+    elif how == "links_out":  # the log is a link to a file outside the dashboard's folder
+        secret = outside / "secret.jsonl"
+        shutil.move(events, secret)
+        events.symlink_to(secret)
     return directory
 
 
@@ -106,21 +172,35 @@ REREST_CSV = (
     "2,self_training,5,50.0,14.0,7.0,1.4,62.0,5.5,0.52,0.05,0.58,\n"
     "2,rerest,5,80.0,10.0,10.5,0.9,98.0,3.5,0.82,0.03,0.81,0.74\n"
 )
+RUNS = 20  # every run folder build_root makes
 
 
-def build_root(root: Path) -> Path:
-    """The fixture run folder: sweep/{fair,greedy}/seed*, llm/seed0, damaged/*, rerest/."""
+def build_root(root: Path, outside: Path) -> Path:
+    """The fixture run folder: sweep/{fair,greedy}/seed*, llm/seed0 (generative agents on
+    the fake backend) and its format-1 copy v1/seed0, models/{fake,real} (the same model
+    name on two backends), stopped/seed0 (every call failed), damaged/*, rerest/.
+    ``outside`` is a folder beside the root, for links pointing out of it."""
     for seed in range(3):
         make_run(root / "sweep" / "fair" / f"seed{seed}", "sustainable*5", seed)
     for seed in range(2):
         make_run(root / "sweep" / "greedy" / f"seed{seed}", "sustainable*4,greedy", seed)
-    add_llm_events(make_run(root / "llm" / "seed0", "sustainable*4,conditional", months=3))
+    make_llm_run(root / "llm" / "seed0")
+    as_format_1(Path(shutil.copytree(root / "llm" / "seed0", root / "v1" / "seed0")))
+    for seed in range(2):
+        make_llm_run(root / "models" / "fake" / f"seed{seed}", seed=seed, months=2, seats=2)
+    real = make_llm_run(root / "models" / "real" / "seed0", months=2, seats=2)
+    # no real engine offline: the run's summary names one, as a vLLM run's would
+    edit_json(real / "summary.json", lambda s: s.update(model_id=REAL_MODEL_ID))
+    make_llm_run(root / "stopped" / "seed0", months=2, seats=2, reply=failing_reply)
     template = make_run(root / "template", "sustainable*4,conditional", months=3)
     for how in DAMAGED:
-        damage(Path(shutil.copytree(template, root / "damaged" / how)), how)
+        damage(Path(shutil.copytree(template, root / "damaged" / how)), how, outside)
     shutil.rmtree(template)
     (root / "rerest").mkdir()
     (root / "rerest" / data.REREST_FILE).write_text(REREST_CSV)
+    (outside / "notes.csv").write_text("secret,value\nkey,hunter2\n")
+    (outside / "run").mkdir()
+    shutil.copy(root / "sweep" / "fair" / "seed0" / "config.json", outside / "run" / "config.json")
     return root
 
 
@@ -131,28 +211,111 @@ _BUILT: dict[str, Path] = {}
 def fixture_root(tmp_path_factory) -> Path:
     """Built once per session, though each web test module imports the fixture."""
     if "root" not in _BUILT:
-        _BUILT["root"] = build_root(tmp_path_factory.mktemp("web_runs"))
+        home = tmp_path_factory.mktemp("web")
+        (home / "runs").mkdir()
+        (home / "outside").mkdir()
+        _BUILT["root"] = build_root(home / "runs", home / "outside")
     return _BUILT["root"]
 
 
-# ---------------------------------------------------------------------------- tests
+def table(root: Path) -> pd.DataFrame:
+    base = root.resolve()
+    return data.runs_table(root, load=lambda path: paths.read_inside(path, base)).set_index("name")
+
+
+# ---------------------------------------------------------------------------- runs
 
 
 def test_runs_table_gives_each_run_its_status(fixture_root):
-    table = data.runs_table(fixture_root).set_index("name")
-    assert table.loc["sweep/fair/seed0", "status"] == data.FINISHED
-    assert table.loc["llm/seed0", "status"] == data.FINISHED
-    assert table.loc["llm/seed0", "parse_failures"] == 1 and table.loc["llm/seed0", "model"] == MODEL
-    for how in DAMAGED:
-        assert table.loc[f"damaged/{how}", "status"] == data.DAMAGED, how
-    assert "truncated" in table.loc["damaged/truncated", "problems"]
-    assert table.loc["sweep/greedy/seed0", "months"] == 1 and table.loc["sweep/fair/seed1", "months"] == 4
+    runs = table(fixture_root)
+    assert len(runs) == RUNS
+    assert runs.loc["sweep/fair/seed0", "status"] == data.FINISHED
+    assert runs.loc["llm/seed0", "status"] == data.FINISHED and runs.loc["v1/seed0", "status"] == data.FINISHED
+    assert runs.loc["llm/seed0", "parse_failures"] == 1 and runs.loc["llm/seed0", "agent_errors"] == 1
+    assert runs.loc["llm/seed0", "model"] == "embedded"
+    assert runs.loc["stopped/seed0", "status"] == data.INVALID
+    assert "the run was stopped" in runs.loc["stopped/seed0", "problems"]
+    for how, problem in DAMAGED.items():
+        assert runs.loc[f"damaged/{how}", "status"] == data.DAMAGED, how
+        assert problem in runs.loc[f"damaged/{how}", "problems"], how
+    assert runs.loc["sweep/greedy/seed0", "months"] == 1 and runs.loc["sweep/fair/seed1", "months"] == 4
+
+
+def test_runs_table_groups_by_model_id_with_the_model_as_fallback(fixture_root):
+    runs = table(fixture_root)
+    fake = runs.loc["models/fake/seed0", "model_id"]
+    assert fake.startswith("fake:") and runs.loc["models/real/seed0", "model_id"] == REAL_MODEL_ID
+    assert runs.loc["models/real/seed0", "model"] == runs.loc["models/fake/seed0", "model"] == "embedded"
+    assert runs.loc["v1/seed0", "model_id"] == "embedded"  # a format-1 summary has no model_id
+    assert runs.loc["sweep/fair/seed0", "model_id"] == "-"  # scripted agents: no model
+
+
+def test_decisions_come_from_the_counter_or_the_calls(fixture_root):
+    runs = table(fixture_root)
+    llm, v1 = runs.loc["llm/seed0"], runs.loc["v1/seed0"]
+    calls = read_run(fixture_root / "llm" / "seed0").of_type("llm_call")
+    assert llm["decisions"] == sum(1 for c in calls if c["attempt"] == 1) < llm["llm_calls"]
+    assert v1["decisions"] == llm["decisions"]  # counted from the format-1 calls' tags
+
+
+def test_a_damaged_summary_field_is_an_empty_cell_and_a_problem():
+    summary = {"metrics": {"survived": "yes", "gain": [1], "efficiency": 0.5}, "counters": [1, 2],
+               "agents": ["John"], "model": {"name": "x"}, "seed": 3}
+    fields, found = data.checked_summary(summary)
+    assert fields["survived"] is None and fields["gain"] is None and fields["efficiency"] == 0.5
+    assert fields["agents"] is None and fields["model"] is None and fields["seed"] == 3
+    assert fields["llm_calls"] is None
+    assert len(found) == 5 and any("metrics.survived is str \"yes\", not true or false" in p for p in found)
+    assert any("counters is list" in p for p in found)
+    assert data.checked_summary(None) == ({}, [])
+    assert data.checked_summary([1]) == ({}, ["summary.json: not an object but list (left out)"])
 
 
 def test_unfinished_run_is_not_damaged(fixture_root, tmp_path):
     run_dir = Path(shutil.copytree(fixture_root / "sweep" / "fair" / "seed0", tmp_path / "r"))
     (run_dir / "summary.json").unlink()
     assert data.status(read_run(run_dir)) == data.UNFINISHED
+
+
+# ---------------------------------------------------------------------------- keeping inside the root
+
+
+def test_typed_paths_must_stay_inside_the_base(fixture_root):
+    base = fixture_root.resolve()
+    assert paths.under("sweep", base) == base / "sweep" and paths.under(str(base / "llm"), base) == base / "llm"
+    assert paths.under("", base) == base
+    for typed in ("..", "../outside", "/etc", "sweep/../../outside", str(base.parent / "outside")):
+        with pytest.raises(paths.Refused, match="outside the dashboard's folder"):
+            paths.under(typed, base)
+    (fixture_root / "escape").symlink_to(fixture_root.parent / "outside")
+    try:
+        with pytest.raises(paths.Refused):
+            paths.under("escape", base)
+    finally:
+        (fixture_root / "escape").unlink()
+
+
+def test_a_run_linking_out_of_the_base_is_not_read(fixture_root):
+    base = fixture_root.resolve()
+    refused = paths.read_inside(fixture_root / "damaged" / "links_out", base)
+    assert refused.events == [] and refused.config is None
+    assert "events.jsonl links outside" in refused.problems[0]
+    assert paths.read_inside(fixture_root / "llm" / "seed0", base).events  # a run inside is read
+
+
+def test_rerest_files_only_inside_the_base(fixture_root, tmp_path):
+    base = fixture_root.resolve()
+    inside, outside = paths.rerest_files(base, base)
+    assert inside == [base / "rerest" / data.REREST_FILE] and outside == []
+    assert paths.rerest_files(base / "sweep" / "fair" / "seed0" / "config.json", base) == ([], [])
+    linked = tmp_path / "root"
+    (linked / "r").mkdir(parents=True)
+    (tmp_path / data.REREST_FILE).write_text(REREST_CSV)
+    (linked / "r" / data.REREST_FILE).symlink_to(tmp_path / data.REREST_FILE)
+    assert paths.rerest_files(linked.resolve(), linked.resolve()) == ([], [linked.resolve() / "r" / data.REREST_FILE])
+
+
+# ---------------------------------------------------------------------------- one run
 
 
 def test_month_frame_and_harvests(fixture_root):
@@ -168,10 +331,39 @@ def test_month_frame_and_harvests(fixture_root):
 
 def test_llm_event_tables(fixture_root):
     events = read_run(fixture_root / "llm" / "seed0").events
-    assert len(data.llm_frame(events)) == 15  # five agents, three months
+    calls = data.llm_frame(events)
+    assert len(calls) == sum(1 for e in events if e["type"] == "llm_call")
+    assert {"harvest", "importance", "converse", "summarize", "reflect"} <= set(calls["purpose"])
+    assert set(calls["phase"]) >= {"harvest", "discussion", "reflection"} and set(calls["month"]) == {1, 2, 3}
+    emma = calls[(calls["agent"] == "Emma") & (calls["month"] == 1) & calls["purpose"].str.startswith("harvest")]
+    assert emma["attempt"].tolist() == [1, 1, 2]  # her reasoning, then the amount asked twice
+    assert emma["constraint"].tolist() == ["none", "regex", "regex"]
+    failed = calls[calls["error"].notna()]
+    assert failed["agent"].tolist() == ["Jack"] and failed["finish_reason"].tolist() == ["error"]
     assert data.issue_counts(events) == {"parse_failure": 1, "fallback": 1, "invalid_action": 1, "agent_error": 1}
-    assert len(data.notes_frame(events, "memory")) == 15 and len(data.notes_frame(events, "insight")) == 15
-    assert "clipped to 100" in data.issues_frame(events)["detail"].str.cat()
+    assert len(data.notes_frame(events, "memory")) > 0 and len(data.notes_frame(events, "insight")) > 0
+
+
+def test_format_1_calls_read_from_their_tags(fixture_root):
+    new = data.llm_frame(read_run(fixture_root / "llm" / "seed0").events)
+    old_events = [json.loads(line) for line in (fixture_root / "v1" / "seed0" / "events.jsonl").read_text().splitlines()]
+    assert all("purpose" not in e for e in old_events if e["type"] == "llm_call")  # the fixture is format 1
+    old = data.llm_frame(old_events)
+    for key in ("month", "agent", "purpose", "attempt", "constraint", "finish_reason"):
+        assert old[key].tolist() == new[key].tolist(), key
+    assert old["phase"].isna().all()  # stamped one phase late in format 1: not shown
+    assert data.llm_frame(read_run(fixture_root / "v1" / "seed0").events)["purpose"].tolist() == new["purpose"].tolist()
+
+
+def test_damaged_values_in_events_give_empty_cells():
+    events = [{"type": "month_started", "month": "x", "stock": [1], "agents": ["A"], "threshold": None},
+              {"type": "harvest_done", "month": [2], "stock_after": "?"},
+              {"type": "llm_call", "v": 2, "tags": ["not", "a", "dict"], "constraint": "free", "month": {"m": 1}}]
+    assert data.months_played(events) == 0 and data.latest_stock(events) is None
+    assert data.month_frame(events)["month"].tolist() == [0]
+    assert set(data.by_month(events)) == {0}
+    calls = data.llm_frame(events)
+    assert calls["month"].isna().all() and calls["constraint"].tolist() == ["none"]
 
 
 def test_groups_are_labelled_by_the_keys_that_differ(fixture_root):
@@ -180,6 +372,48 @@ def test_groups_are_labelled_by_the_keys_that_differ(fixture_root):
     assert keys == ["agents"] and set(grouped["group"]) == {"sustainable*5", "sustainable*4,greedy"}
     grouped, keys = data.with_groups(frame, [])
     assert keys == ["group"] and set(grouped["group"]) == {"all runs"}
+
+
+# ---------------------------------------------------------------------------- comparing
+
+
+def compare(frame: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """What the Compare page tabulates: the report's table of the healthy runs, grouped."""
+    grouped, keys = data.with_groups(frame[frame["status"] == data.FINISHED], by)
+    return report.summary_table(data.report_frame(grouped), by=keys), keys
+
+
+def test_compare_groups_by_model_id_with_wilson_intervals_and_none_for_one_run(fixture_root):
+    compared, keys = compare(data.runs_table(fixture_root / "models"), ["scenario", "model_id", "agents"])
+    assert keys == ["model_id"]
+    compared = compared.set_index("model_id")
+    fake, real = compared.drop(index=REAL_MODEL_ID).iloc[0], compared.loc[REAL_MODEL_ID]
+    assert (fake["runs"], real["runs"]) == (2, 1)  # the same model name, two backends: two groups
+    low, high = report.wilson(2, 2)
+    assert fake["survival_rate"] == 100.0
+    assert (fake["survival_rate_low"], fake["survival_rate_high"]) == pytest.approx((100 * low, 100 * high))
+    assert math.isnan(real["survival_rate_low"]) and math.isnan(real["gain_high"])
+    shown = data.with_interval_text(compared.reset_index()).set_index("model_id")
+    assert shown.loc[REAL_MODEL_ID, "survival_rate_ci"] == "n/a" and "survival_rate_low" not in shown.columns
+    assert shown.loc[fake.name, "survival_rate_ci"] == f"{100 * low:.2f}–{100 * high:.2f}"
+
+
+def test_survival_time_interval_stops_at_the_planned_months_and_curves_cover_each_group(fixture_root):
+    frame = data.runs_table(fixture_root / "sweep")
+    compared, keys = compare(frame, ["agents"])
+    fair = compared.set_index("agents").loc["sustainable*5"]
+    assert fair["survival_time"] == fair["survival_time_high"] == 4  # all three lasted their 4 months
+    grouped, keys = data.with_groups(frame, keys)
+    curves = report.km_curves(data.report_frame(grouped), by=keys)
+    assert set(curves["group"]) == {"sustainable*5", "sustainable*4,greedy"}
+
+
+def test_parse_failure_rate_is_per_decision(fixture_root):
+    row = compare(data.runs_table(fixture_root / "llm"), [])[0].iloc[0]
+    assert row["parse_failure_rate"] == pytest.approx(1 / row["decisions"]) and row["decisions"] < row["llm_calls"]
+
+
+# ---------------------------------------------------------------------------- Re-ReST
 
 
 def test_rerest_reader_reports_bad_files(fixture_root, tmp_path):
