@@ -1,12 +1,13 @@
 """The govsim dashboard: a Streamlit app over run directories (``govsim dashboard DIR``).
 
 - ``app.py``: the entry point (``streamlit run web/app.py -- --root DIR``) and navigation;
+- ``paths.py``: keeping every read inside the folder the dashboard was started on;
 - ``data.py``: tables derived from run-log events (no Streamlit, unit-testable);
 - ``charts.py``: the plotly figures;
 - ``ui.py``: shared Streamlit pieces (the run root, cached loading, the run picker, the
   error guard every page runs under);
 - ``views/``: one module per page.
 
-Runs are read only through ``govsim.runlog.read_run``; damaged logs show what is valid
-plus a warning naming what is not.
+Runs are read only through ``govsim.runlog.read_run``, and only under the dashboard's
+folder; damaged logs show what is valid plus a warning naming what is not.
 """
