@@ -266,7 +266,7 @@ class CommonsEnv(ParallelEnv):
         speaker = self.speaker
         text = self._text(speaker, action, UTTERANCE)
         end = self._flag(speaker, action, END_CONVERSATION)
-        nxt = self._next_speaker(speaker, action)
+        nxt = None if end else self._next_speaker(speaker, action)  # who speaks next matters only if the talk goes on
         self.conversation.append({"speaker": speaker, "text": text})
         self._event("utterance", agent=speaker, text=text, next_speaker=nxt, end=end, turn=len(self.conversation))
         if end or nxt is None or 1 + len(self.conversation) >= self.config.max_conversation_steps:

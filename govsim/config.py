@@ -8,6 +8,7 @@ and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -259,7 +260,8 @@ def resolve(
     presets = experiments()
     if experiment not in presets:
         raise ConfigError(f"experiment: unknown {experiment!r}; allowed: {', '.join(presets)}")
-    data = deep_merge(deep_merge(presets[experiment], file), {"experiment": experiment})
+    # deep copies: a dotted override below must not change the cached preset for later calls
+    data = copy.deepcopy(deep_merge(deep_merge(presets[experiment], file), {"experiment": experiment}))
     if "agents" in overrides and isinstance(overrides["agents"], str):
         types = parse_agents(overrides["agents"])
         if data.get("agents"):

@@ -140,7 +140,7 @@ def test_harvest_failure_is_reported_and_makes_no_request():
         "attempts": 3,
     }
     (fallback,) = of_type(events, "fallback")
-    assert fallback["purpose"] == "harvest" and fallback["used"] == harvest.NO_REQUEST and fallback["reason"]
+    assert fallback["purpose"] == "harvest_amount" and fallback["used"] == harvest.NO_REQUEST and fallback["reason"]
 
 
 def test_retries_follow_the_config_and_constraints_need_backend_support():

@@ -72,5 +72,5 @@ async def decide(asker: Asker, prompts: Prompts, *, system: str, date: str, memo
         constraint=digits_constraint(prompts.config.capacity), constrain_first=True, max_tokens=AMOUNT_TOKENS,
     )
     if answer.value is None:
-        asker.fallback("harvest", NO_REQUEST, "no number after 'Answer: '; the env applies its default", month)
+        asker.fallback("harvest_amount", NO_REQUEST, "no number after 'Answer: '; the env applies its default", month)
     return answer.value
