@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from govsim.metrics import COUNTERS, METRICS
+from govsim.events import upgrade
+from govsim.metrics import COUNTERS, METRICS, counters
 from govsim.report import group_label
 from govsim.runlog import RunData, find_runs, read_run
 from web.paths import REREST_FILE
@@ -25,11 +26,9 @@ STATUSES = (FINISHED, UNFINISHED, INVALID, DAMAGED)
 _MISSING_SUMMARY = "summary is missing"  # the problem read_run reports for a run still going (or killed)
 ISSUE_TYPES = ("parse_failure", "fallback", "invalid_action", "agent_error")
 NO_LIMIT = -1
-# decisions (llm calls with attempt 1) is a counter since format 2; older summaries lack it
-COUNTERS_READ = tuple(dict.fromkeys((*COUNTERS, "decisions")))
 RUN_COLUMNS = [
     "run", "name", "status", "scenario", "experiment", "profile", "model", "model_id", "agents", "seed", "months",
-    "events", "horizon", "finished", "problems", *METRICS, *COUNTERS_READ,
+    "events", "horizon", "finished", "problems", *METRICS, *COUNTERS,
 ]
 NUMERIC = ("months", "horizon", *(m for m in METRICS if m != "survived"))
 WHOLE = ("seed", "events")  # nullable integers, so a seed groups as 0, not 0.0
@@ -120,7 +119,7 @@ def checked_summary(summary: Any) -> tuple[dict[str, Any], list[str]]:
 
     for key, (check, want) in _SUMMARY_CHECKS.items():
         take(summary, key, check, want, "")
-    for section, checks in (("metrics", _METRIC_CHECKS), ("counters", {c: (_count, "a count") for c in COUNTERS_READ})):
+    for section, checks in (("metrics", _METRIC_CHECKS), ("counters", {c: (_count, "a count") for c in COUNTERS})):
         values = summary.get(section)
         if values is not None and not isinstance(values, dict):
             problems.append(f"summary.json: {section} is {_shown(values)}, not an object (its values left empty)")
@@ -187,18 +186,6 @@ def agent_mix(seats: dict[str, str | None]) -> str:
     return ",".join(f"{kind}*{n}" if n > 1 else kind for kind, n in counts.items())
 
 
-def decisions(run: RunData, fields: dict[str, Any]) -> int | None:
-    """Decisions asked of the model: the ``decisions`` counter of the checked summary
-    ``fields``, else first attempts among the run's LLM calls (older summaries lack the
-    counter), else None (calls without attempt numbers)."""
-    if fields.get("decisions") is not None:
-        return fields["decisions"]
-    attempts = [call_field(e, "attempt") for e in run.of_type("llm_call")]
-    if attempts and all(a is None for a in attempts):
-        return None
-    return sum(1 for a in attempts if as_int(a, default=1) == 1)
-
-
 def run_row(path: Path, run: RunData, root: str | Path) -> dict[str, Any]:
     """One run as the Runs and Compare pages list it; every value of the type its column holds."""
     fields, _ = checked_summary(run.summary)
@@ -213,8 +200,10 @@ def run_row(path: Path, run: RunData, root: str | Path) -> dict[str, Any]:
         "horizon": number((run.config or {}).get("months")), "finished": run.finished, "problems": "; ".join(problems(run)),
     }
     row.update({m: fields.get(m) for m in METRICS})
-    row.update({c: fields.get(c) or 0 for c in COUNTERS_READ if c != "decisions"})
-    row["decisions"] = decisions(run, fields)
+    # A counter the summary lacks (no summary yet; decisions before format 2; a damaged
+    # value) is counted from the events, as govsim.metrics counts it for a summary.
+    logged = counters(run.events) if any(fields.get(c) is None for c in COUNTERS) else {}
+    row.update({c: logged.get(c, 0) if fields.get(c) is None else fields[c] for c in COUNTERS})
     return row
 
 
@@ -226,7 +215,7 @@ def runs_table(root: str | Path, load: Callable[[Path], RunData] = read_run) -> 
     lines in its ``problems``, never an exception.
     """
     frame = pd.DataFrame([run_row(path, load(path), root) for path in find_runs(root)], columns=RUN_COLUMNS)
-    for column in (*NUMERIC, *COUNTERS_READ):  # None becomes NaN: numbers chart and sort
+    for column in (*NUMERIC, *COUNTERS):  # None becomes NaN: numbers chart and sort
         frame[column] = pd.to_numeric(frame[column])
     for column in WHOLE:
         frame[column] = frame[column].astype("Int64")
@@ -354,17 +343,16 @@ def notes_frame(events: Iterable[dict[str, Any]], kind: str) -> pd.DataFrame:
 
 def call_field(event: dict[str, Any], key: str) -> Any:
     """A field of an ``llm_call`` event that its request also tagged (agent, purpose, month,
-    attempt, seed): top-level first (format 2), else ``tags`` (format 1 kept them there).
+    attempt, seed): top-level, where format 1 had them only in ``tags``
+    (``govsim.events.upgrade`` lifts them from there).
 
     Format 1 stamped an agent event's top-level month and phase after the env stepped,
     one phase late; there the month the agent tagged wins and the phase is unknown (None).
     """
-    tags = event.get("tags")
-    tags = tags if isinstance(tags, dict) else {}
     if event.get("v") == 1 and key in ("month", "phase"):
-        return tags.get(key)
-    value = event.get(key)
-    return tags.get(key) if value is None else value
+        tags = event.get("tags")
+        return tags.get(key) if isinstance(tags, dict) else None
+    return upgrade(event).get(key)
 
 
 def constraint_kind(event: dict[str, Any]) -> str:
