@@ -149,7 +149,7 @@ def describe(run: RunData) -> str:
     """One line naming a run: scenario · experiment · agents · seed · model."""
     who = data.identity(run)
     mix = ", ".join(f"{n} ({t})" for n, t in who["agents"].items()) or "agents unknown"
-    model = who["model"] or "scripted agents"
+    model = who["model_id"] or who["model"] or "scripted agents"  # model_id also names the backend
     return f"{who['scenario'] or '?'} · {who['experiment'] or '?'} · seed {who['seed']} · {model} · {mix}"
 
 
