@@ -205,6 +205,8 @@ def _check(where: str, env, phase: Phase, read: dict[str, Any], events: list[dic
     used = _used_values(events)
     for agent, action in read.items():
         for key in KEYS[phase]:
+            if used.get((agent, key)) is _NOT_READ:
+                continue
             value = action.get(key) if isinstance(action, dict) else None
             flagged = (agent, key) in invalid
             if not isinstance(action, dict) or key not in action or not own_form(key, value):
@@ -218,6 +220,7 @@ def _check(where: str, env, phase: Phase, read: dict[str, Any], events: list[dic
 
 
 _UNSEEN = object()
+_NOT_READ = object()
 
 
 def _used_values(events: list[dict]) -> dict[tuple[str, str], Any]:
@@ -230,7 +233,8 @@ def _used_values(events: list[dict]) -> dict[tuple[str, str], Any]:
         elif e["type"] == "utterance":
             used[(agent, UTTERANCE)] = e.get("text")
             used[(agent, END_CONVERSATION)] = e.get("end")
-            used[(agent, NEXT_SPEAKER)] = e.get("next_speaker")
+            # a speaker who ends the talk names nobody: the env does not read next_speaker then
+            used[(agent, NEXT_SPEAKER)] = _NOT_READ if e.get("end") is True else e.get("next_speaker")
         elif e["type"] == "summary":
             used[(agent, SUMMARY)] = e.get("text")
             used[(agent, AGREED_LIMIT)] = e.get("agreed_limit")

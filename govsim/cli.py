@@ -360,6 +360,15 @@ def bench(
     typer.echo(f"report written to {b.write_report(report, out / 'bench.json')}")
 
 
+@app.command()
+def schema() -> None:
+    """Print the run log's event schema: every event type, its required and optional fields."""
+    from govsim.events import FORMAT_VERSION, describe
+
+    typer.echo(f"run-log format {FORMAT_VERSION} (govsim/events.py)\n")
+    typer.echo(describe())
+
+
 def _os_problem(exc: OSError, fewer: str) -> str:
     """One line for a file-system failure during runs (what was finished is kept: the command resumes)."""
     from govsim.preflight import too_many_open_files

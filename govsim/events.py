@@ -218,7 +218,7 @@ def upgrade(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe() -> str:
-    """The schema as a Markdown table (for docs and ``govsim events``)."""
+    """The schema as a Markdown table (``govsim schema`` prints it)."""
     rows = ["| type | meaning | required | optional |", "|---|---|---|---|"]
     for name, kind in EVENTS.items():
         req = ", ".join(f"{k}: {_type_name(s)}" for k, s in kind.required.items())

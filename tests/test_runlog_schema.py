@@ -221,3 +221,8 @@ def test_identical_runs_differ_only_in_timing_and_scheduling(tmp_path):
 def test_the_schema_describes_itself():
     table = events.describe()
     assert table.count("\n") == len(events.EVENTS) + 1 and "| llm_call |" in table
+
+
+def test_the_schema_command_prints_every_type():
+    out = CliRunner().invoke(app, ["schema"])
+    assert out.exit_code == 0 and all(f"| {name} |" in out.output for name in events.EVENTS)
