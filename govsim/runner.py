@@ -60,11 +60,13 @@ class CallHealth:
     month_failed: int = 0
     failed: int = 0
     calls: int = 0
+    last_error: str = ""
 
     def record(self, event: dict[str, Any]) -> None:
         self.calls += 1
         self.month_calls += 1
         if "error" in event:  # a failed llm_call, or an agent_error
+            self.last_error = str(event["error"]).splitlines()[0][:200] if event["error"] else "?"
             self.failed += 1
             self.month_failed += 1
             self.in_row += 1
@@ -74,13 +76,19 @@ class CallHealth:
     def check(self, month_over: bool) -> None:
         """Raise RunFailed when the calls failed too often; start a new month's count when it is over."""
         if self.in_row >= self.limits.fail_after:
-            raise RunFailed(f"{self.in_row} LLM calls in a row failed (llm.fail_after={self.limits.fail_after})")
+            raise RunFailed(
+                f"{self.in_row} LLM calls in a row failed (llm.fail_after={self.limits.fail_after}); "
+                f"the last: {self.last_error}"
+            )
         if month_over:
             share = self.month_failed / self.month_calls if self.month_calls else 0.0
             enough = self.month_calls >= self.limits.fail_after
             self.month_calls = self.month_failed = 0
             if enough and share >= self.limits.fail_share:
-                raise RunFailed(f"{share:.0%} of the month's LLM calls failed (llm.fail_share={self.limits.fail_share})")
+                raise RunFailed(
+                    f"{share:.0%} of the month's LLM calls failed (llm.fail_share={self.limits.fail_share}); "
+                    f"the last: {self.last_error}"
+                )
 
 
 @dataclass

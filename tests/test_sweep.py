@@ -36,7 +36,7 @@ def test_paper_sweeps_list_their_cells():
     scripted = sweep.expand(sweep.load(EXPERIMENTS / "paper_default.yaml"), "runs", {"agent": "conditional"})
     assert all(seat.type == "conditional" for c in scripted for seat in c.config.agents)
     newcomer = sweep.expand(sweep.load(EXPERIMENTS / "paper_greedy_newcomer.yaml"), "runs", {"agent": "conditional"})
-    assert newcomer[0].config.months == 15 and newcomer[0].config.agents[-1].join_month == 3
+    assert newcomer[0].config.months == 15 and newcomer[0].config.agents[-1].join_month == 4
     assert len(sweep.expand(sweep.load(EXPERIMENTS / "paper_all.yaml"), "runs")) == 60
     for name in ("universalization", "no_communication", "greedy_newcomer"):
         assert len(sweep.expand(sweep.load(EXPERIMENTS / f"paper_{name}.yaml"), "runs")) == 15
