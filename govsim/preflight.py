@@ -54,6 +54,8 @@ def _check_agents(config: RunConfig, scenario: Scenario) -> None:
             seat=seat, config=config, scenario=scenario, rng=np.random.default_rng([config.seed, index]),
             emit=lambda event: None, llm=stand_in if cls.needs_llm else None,
         )
+        if cls.needs_llm:
+            _check_model(seat.model or config.llm.model, seat.name)
         try:
             cls(ctx)
         except (ValueError, KeyError, TypeError) as exc:
@@ -115,3 +117,11 @@ def open_files() -> int:
 
 def too_many_open_files(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE)
+
+
+def _check_model(model: str, seat: str) -> None:
+    """A model given as a local path must exist (a hub name cannot be checked offline)."""
+    if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
+        raise ConfigError(
+            f"agent {seat}: model {model} does not exist; give a model folder, a GGUF file, 'embedded' or a hub name"
+        )

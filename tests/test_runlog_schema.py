@@ -167,9 +167,16 @@ def test_a_month_where_most_calls_fail_stops_the_run(tmp_path):
 
 
 def test_the_cli_exits_non_zero_with_one_line_for_a_failed_run(tmp_path):
-    # the outside tester's command: a model folder that does not exist
+    # the outside tester's command: a model folder that does not exist is refused before anything runs
     out = CliRunner().invoke(
         app, ["run", "--agents", "generative*2", "--backend", "transformers", "--model", "/nonexistent/model",
+              "--months", "1", "--out", str(tmp_path / "path"), "--no-progress"],
+    )
+    assert out.exit_code == 2 and "model /nonexistent/model does not exist" in out.output
+    assert not (tmp_path / "path").exists()
+    # a hub name cannot be checked offline: the run fails loudly instead
+    out = CliRunner().invoke(
+        app, ["run", "--agents", "generative*2", "--backend", "transformers", "--model", "no-such-org/no-such-model",
               "--months", "1", "--out", str(tmp_path), "--no-progress"],
     )
     assert out.exit_code == 1, out.output
