@@ -12,6 +12,20 @@ agent reports the limit most speakers proposed. So a scripted run exercises ever
 - ``conditional``: follows the agreed limit when one stands, else asks for f(h)
   (``params.default`` overrides that amount).
 
+Under the institutions (``govsim.institutions``) they act by simple rules too, so a
+scripted society exercises every phase:
+
+- election, AGENDA: a candidate that proposes limits (sustainable, conditional) stands for
+  the share that keeps the commons at full regrowth, the others for no limit (the
+  scenario's ``scripted.agenda`` / ``agenda_no_limit``). VOTE: each votes for the agenda
+  nearest its own (no limit counts as more than the capacity), the first in seat order on
+  a tie; ``random`` votes for a random candidate. A leader that is scribe keeps the limit
+  in force when the talk shows no majority for another.
+- sanctions, SANCTION: those that propose limits fine everyone they may (all seen over the
+  limit); ``random`` fines each of them with probability 1/2; ``greedy`` and ``fixed``
+  fine nobody. Deterrence: once fined, every type but ``greedy`` never asks for more than
+  the limit in force.
+
 Each built-in type takes only the params listed (its ``Params`` model); an unknown or bad
 one, or a scenario without the ``scripted`` lines they say, fails when the agent is built.
 A subclass from a plugin that sets no ``Params`` reads ``ctx.seat.params`` itself.
@@ -27,6 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.base import Agent, AgentContext, register
 from govsim.dynamics import sustainability_threshold
+from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE, Election
+from govsim.institutions.sanctions import SANCTION
 from govsim.phases import (
     AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
 )
@@ -68,14 +84,17 @@ def read_params(model: type[NoParams], ctx: AgentContext) -> NoParams:
 class ScriptedAgent(Agent):
     """Shared talking and reflecting; subclasses choose the amount."""
 
-    proposes = True  # whether it proposes its sustainable amount as the limit
+    proposes = True  # whether it proposes its sustainable amount as the limit (and fines those over one)
+    deterrable = True  # whether a fine makes it keep to the limit from then on
     # The params this type takes; None leaves ctx.seat.params to a subclass (a plugin) to check.
     Params: type[NoParams] | None = None
 
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
         self.params = read_params(self.Params, ctx) if self.Params is not None else None
-        missing = sorted(set(SCRIPTED_FIELDS) - set(ctx.scenario.scripted))
+        needed = {*SCRIPTED_FIELDS, *(Election.scripted if "election" in ctx.config.institutions else ())}
+        missing = sorted(needed - set(ctx.scenario.scripted))
+        self.deterred = False
         if missing:
             raise ValueError(
                 f"scenario {ctx.scenario.name!r} lacks scripted.{', scripted.'.join(missing)}: "
@@ -85,25 +104,62 @@ class ScriptedAgent(Agent):
     def amount(self, observation: dict[str, Any]) -> int:
         raise NotImplementedError
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "deterred": self.deterred}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.deterred = bool(state.get("deterred", False))
+
     def fair_share(self, observation: dict[str, Any]) -> int:
         cfg = self.ctx.config
         stock = int(observation["stock"][0])
         return sustainability_threshold(stock, max(1, int(observation["n_agents"])), cfg.capacity, cfg.regeneration.build())
 
     async def act(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        if self.deterrable and "fines_received" in observation and float(observation["fines_received"][0]) > 0:
+            self.deterred = True
         if not info["acting"]:
             return {}
         phase = Phase(int(observation["phase"]))
         if phase == Phase.HARVEST:
-            return {HARVEST: int(self.amount(observation))}
+            return {HARVEST: self._request(observation)}
         if phase == Phase.DISCUSSION:
             return self._speak(observation, info)
         if phase == Phase.SUMMARY:
-            return self._summarize(info)
+            return self._summarize(observation, info)
+        if phase == Phase.AGENDA:
+            return self._agenda(observation)
+        if phase == Phase.VOTE:
+            return {VOTE: self._vote(observation, info)}
+        if phase == Phase.SANCTION:
+            return {SANCTION: self._sanction(info)}
         if phase == Phase.REFLECTION:
             line = self.ctx.scenario.scripted_line("reflection", caught=int(observation["caught"][0]))
             return {REFLECTION: line}
         return {}
+
+    def _request(self, observation: dict[str, Any]) -> int:
+        amount = int(self.amount(observation))
+        limit = int(observation["agreed_limit"][0])
+        return min(amount, limit) if self.deterred and limit != NO_LIMIT else amount
+
+    def _agenda(self, observation: dict[str, Any]) -> dict[str, Any]:
+        say = self.ctx.scenario.scripted_line
+        if not self.proposes:
+            return {AGENDA_LIMIT: NO_LIMIT, AGENDA: say("agenda_no_limit")}
+        limit = self._proposed_limit(observation)
+        return {AGENDA_LIMIT: limit, AGENDA: say("agenda", limit=limit)}
+
+    def _vote(self, observation: dict[str, Any], info: dict[str, Any]) -> str:
+        agendas = info["agendas"]
+        unlimited = self.ctx.config.capacity + 1
+        mine = self._proposed_limit(observation) if self.proposes else unlimited
+        distance = [abs((unlimited if a["limit"] == NO_LIMIT else a["limit"]) - mine) for a in agendas]
+        return agendas[distance.index(min(distance))]["candidate"]
+
+    def _sanction(self, info: dict[str, Any]) -> list[str]:
+        return list(info["sanctionable"]) if self.proposes else []
 
     def _speak(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         present: list[str] = info["present"]
@@ -130,13 +186,16 @@ class ScriptedAgent(Agent):
             self.ctx.config.regeneration.build(),
         )
 
-    def _summarize(self, info: dict[str, Any]) -> dict[str, Any]:
+    def _summarize(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         proposals = [int(m.group(1)) for t in info["conversation"] for m in [_PROPOSAL.search(t["text"])] if m]
         counts = Counter(proposals).most_common(1)
         say = self.ctx.scenario.scripted_line
+        standing = int(observation["agreed_limit"][0])
         if counts and counts[0][1] * 2 > len(info["conversation"]):
             limit = counts[0][0]
             proposal = say("summary_limit", limit=limit)
+        elif info.get("leader") == self.name and standing != NO_LIMIT:  # a leader keeps its limit
+            limit, proposal = standing, say("summary_kept", limit=standing)
         else:
             limit, proposal = NO_LIMIT, say("summary_none")
         return {SUMMARY: say("summary", proposal=proposal), AGREED_LIMIT: limit}
@@ -145,6 +204,7 @@ class ScriptedAgent(Agent):
 @register("greedy")
 class Greedy(ScriptedAgent):
     proposes = False
+    deterrable = False
     Params = NoParams
 
     def amount(self, observation: dict[str, Any]) -> int:
@@ -175,6 +235,13 @@ class Random(ScriptedAgent):
 
     def amount(self, observation: dict[str, Any]) -> int:
         return int(self.ctx.rng.integers(0, int(observation["stock"][0]) + 1))
+
+    def _vote(self, observation: dict[str, Any], info: dict[str, Any]) -> str:
+        agendas = info["agendas"]
+        return agendas[int(self.ctx.rng.integers(len(agendas)))]["candidate"]
+
+    def _sanction(self, info: dict[str, Any]) -> list[str]:
+        return [t for t in info["sanctionable"] if self.ctx.rng.random() < 0.5]
 
 
 @register("conditional")

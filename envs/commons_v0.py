@@ -26,6 +26,16 @@ clean water in a river: the scenario is data, see ``govsim/scenarios``). Each mo
 5. End of month: the run ends if the stock fell below the collapse threshold, or after
    the last month; otherwise the stock regenerates and seats due to join do so.
 
+The month is a sequence of phases (``env.plan``, from ``govsim.phases.month_plan``): the
+four above, with the phases of the institutions the config names (``institutions:
+[election, sanctions]``, see ``govsim.institutions``) put in where each belongs: the
+election's AGENDA and VOTE before the harvest of a term's first month, the sanctions'
+SANCTION after the harvest. Each institution adds its own observation, action and info
+keys, events and sentences; under an election the leader opens the talk and is its
+scribe, and its limit is announced before each harvest. A step plays the current phase;
+when it is over the next phase of the plan that runs this month begins (the talk and
+summary run with communication and more than one agent present).
+
 Every step takes actions from all agents in ``env.agents``; only those with
 ``observation["acting"] == 1`` are read, and only the keys their phase asks for. A bad
 action (missing key, out of range, unknown speaker) is clipped or replaced, recorded in
@@ -55,12 +65,13 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
-from govsim import network, scenarios
+from govsim import institutions, network, scenarios
 from govsim.config import RunConfig, resolve
 from envs.actions import encodable, read_whole, shown
 from govsim.dynamics import Commons, clip_request
 from govsim.phases import (
     AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
+    month_plan,
 )
 
 MAX_TEXT = 8192  # characters of a text observation (the oldest part is cut first)
@@ -89,10 +100,11 @@ def phase_date(month: int, phase: str) -> str:
     """The simulated date of a phase, as the reference's calendar runs: the harvest on the
     month's first day, the talk on its second-to-last day, reflection at home on its last."""
     first = date.fromisoformat(month_date(month))
-    if phase == Phase.HARVEST.label:
+    if phase in (Phase.HARVEST.label, Phase.AGENDA.label, Phase.VOTE.label):  # the election: before the harvest
         return first.isoformat()
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    return (last - timedelta(days=1) if phase in (Phase.DISCUSSION.label, Phase.SUMMARY.label) else last).isoformat()
+    at_talk = (Phase.SANCTION.label, Phase.DISCUSSION.label, Phase.SUMMARY.label)  # sanctions: at the meeting
+    return (last - timedelta(days=1) if phase in at_talk else last).isoformat()
 
 
 def quoted_turn(speaker: str, text: str) -> str:
@@ -133,6 +145,9 @@ class CommonsEnv(ParallelEnv):
         self.seats = {seat.name: seat for seat in config.agents}
         self.possible_agents = list(self.seats)
         self.network = network.for_config(config)  # None: complete, everyone hears everyone
+        self.institutions = institutions.build(config.institutions, self)
+        self.plan = month_plan(inst.placement for inst in self.institutions)
+        self._owner = {phase: inst for inst in self.institutions for phase in inst.placement}
         cap = config.capacity
         amount = functools.partial(spaces.Box, shape=(1,), dtype=np.int64)
         self._observation_space = spaces.Dict(
@@ -149,6 +164,7 @@ class CommonsEnv(ParallelEnv):
                 "report": spaces.Text(MAX_TEXT, charset=CHARSET, min_length=0),
                 "conversation": spaces.Text(MAX_TEXT, charset=CHARSET, min_length=0),
                 "text": spaces.Text(MAX_TEXT, charset=CHARSET, min_length=0),
+                **{k: v for inst in self.institutions for k, v in inst.observation_spaces().items()},
             }
         )
         text = functools.partial(spaces.Text, MAX_UTTERANCE, charset=CHARSET, min_length=0)
@@ -161,6 +177,7 @@ class CommonsEnv(ParallelEnv):
                 SUMMARY: text(),
                 AGREED_LIMIT: amount(NO_LIMIT, cap),
                 REFLECTION: text(),
+                **{k: v for inst in self.institutions for k, v in inst.action_spaces().items()},
             }
         )
         self.agents: list[str] = []
@@ -188,6 +205,8 @@ class CommonsEnv(ParallelEnv):
         self.summary_text = ""
         self._events = []
         self._invalid: dict[str, list[str]] = {}
+        for inst in self.institutions:
+            inst.reset()
         self._start_month()
         return self._observations(), self._infos()
 
@@ -203,6 +222,10 @@ class CommonsEnv(ParallelEnv):
             self._summarize(actions.get(self.scribe))
         elif phase == Phase.REFLECTION:
             self._reflect(actions)
+        elif phase in self._owner:
+            for agent, reward in self._owner[phase].step(phase, actions).items():
+                rewards[agent] += reward
+            self._advance()
         done = self.phase == Phase.DONE
         observations, infos = self._observations(), self._infos()
         terminations = {a: done for a in self.agents}
@@ -234,12 +257,47 @@ class CommonsEnv(ParallelEnv):
             if self.seats[name].join_month == self.month and name not in self.agents and self.month > 1:
                 self.agents.append(name)
                 self._event("agent_joined", agent=name, text=self.scenario.say("agent_joined", name=name))
-        self.phase = Phase.HARVEST
+        for inst in self.institutions:
+            inst.new_month()
         self.conversation: list[dict[str, Any]] = []
         self.report_lines: list[str] = []
         self.stock_before = self.commons.stock
         self.threshold = self.commons.threshold(len(self.agents))
+        self.phase = next(p for p in self.plan if self._runs(p))
         self._event("month_started", stock=self.commons.stock, agents=list(self.agents), threshold=self.threshold)
+        self._begin(self.phase)
+
+    def _runs(self, phase: Phase) -> bool:
+        """Whether ``phase`` runs this month."""
+        if phase in (Phase.DISCUSSION, Phase.SUMMARY):
+            return self.config.communication and len(self.agents) > 1
+        return self._owner[phase].runs(phase) if phase in self._owner else True
+
+    def _advance(self) -> None:
+        """The current phase is over: begin the next one of the plan that runs this month, or end the month."""
+        following = self.plan[self.plan.index(self.phase) + 1 :]
+        self.phase = next((p for p in following if self._runs(p)), self.phase)
+        if self.phase in following:
+            self._begin(self.phase)
+        else:
+            self._end_month()
+
+    def _begin(self, phase: Phase) -> None:
+        if phase == Phase.DISCUSSION:
+            chair = self._chair()
+            if chair is not None:
+                self.speaker = chair
+            elif self.config.opts.random_first_speaker:
+                self.speaker = self.agents[int(self.rng.integers(len(self.agents)))]
+            else:
+                self.speaker = self.agents[0]
+            self._event("discussion_started", report=self.report, first_speaker=self.speaker)
+        for inst in self.institutions:
+            inst.begin(phase)
+
+    def _chair(self) -> str | None:
+        """Who opens and sums up the talk by an institution's rule (the election's leader), if any."""
+        return next((c for c in (inst.chair() for inst in self.institutions) if c is not None), None)
 
     def _harvest(self, actions: dict[str, Any]) -> dict[str, float]:
         wanted = [self._amount(a, actions.get(a), HARVEST, 0, self.commons.stock) for a in self.agents]
@@ -248,18 +306,11 @@ class CommonsEnv(ParallelEnv):
         for a, w, c in zip(self.agents, wanted, caught):
             self._event("harvest", agent=a, wanted=w, caught=c, threshold=self.threshold)
         self._event("harvest_done", stock_before=self.stock_before, stock_after=self.commons.stock, total=sum(caught))
-        if self.config.communication and len(self.agents) > 1:
-            self.phase = Phase.DISCUSSION
+        if self.config.communication and len(self.agents) > 1:  # the public report, read out at the talk
             self.report_lines = [self.scenario.say("public_report_header")] + [
                 self.scenario.say("public_report_line", name=a, caught=c) for a, c in zip(self.agents, caught)
             ]
-            if self.config.opts.random_first_speaker:
-                self.speaker = self.agents[int(self.rng.integers(len(self.agents)))]
-            else:
-                self.speaker = self.agents[0]
-            self._event("discussion_started", report=self.report, first_speaker=self.speaker)
-        else:
-            self.phase = Phase.REFLECTION
+        self._advance()
         return {a: float(c) for a, c in zip(self.agents, caught)}
 
     def _speak(self, action: Any) -> None:
@@ -270,7 +321,7 @@ class CommonsEnv(ParallelEnv):
         self.conversation.append({"speaker": speaker, "text": text})
         self._event("utterance", agent=speaker, text=text, next_speaker=nxt, end=end, turn=len(self.conversation))
         if end or nxt is None or 1 + len(self.conversation) >= self.config.max_conversation_steps:
-            self.phase = Phase.SUMMARY
+            self._advance()
         else:
             self.speaker = nxt
 
@@ -278,11 +329,14 @@ class CommonsEnv(ParallelEnv):
         self.summary_text = self._text(self.scribe, action, SUMMARY)
         self.agreed_limit = self._amount(self.scribe, action, AGREED_LIMIT, NO_LIMIT, self.config.capacity, NO_LIMIT)
         self._event("summary", agent=self.scribe, text=self.summary_text, agreed_limit=self.agreed_limit)
-        self.phase = Phase.REFLECTION
+        self._advance()
 
     def _reflect(self, actions: dict[str, Any]) -> None:
         for a in self.agents:
             self._event("reflection", agent=a, text=self._text(a, actions.get(a), REFLECTION))
+        self._advance()
+
+    def _end_month(self) -> None:
         collapsed = self.commons.collapsed
         last = self.month >= self.config.months
         if not collapsed and not last:
@@ -305,7 +359,8 @@ class CommonsEnv(ParallelEnv):
 
     @property
     def scribe(self) -> str:
-        return self.agents[0]
+        """Who sums the talk up: the chair by an institution's rule, else the first agent present."""
+        return self._chair() or self.agents[0]
 
     # ------------------------------------------------------------------ reading actions
 
@@ -380,10 +435,7 @@ class CommonsEnv(ParallelEnv):
         fallback = allowed[0] if allowed else None  # the next seat round that the speaker may name
         if value is None:
             return fallback
-        name = value if isinstance(value, str) else None
-        if name is None:  # a seat index in the action space's own form; anything else is refused
-            index, how = read_whole(value)
-            name = self.possible_agents[index] if index is not None and not how and 0 <= index < len(self.possible_agents) else None
+        name = self.seat_named(value)
         if name in allowed:
             return name
         if fallback is None:
@@ -394,6 +446,14 @@ class CommonsEnv(ParallelEnv):
             fix = f"not a neighbour present; {fallback} speaks next"
         self._flag_invalid(speaker, NEXT_SPEAKER, value, fix)
         return fallback
+
+    def seat_named(self, value: Any) -> str | None:
+        """The seat a value names: a string as it is (the caller checks it), or a seat index in the
+        action space's own form; anything else None."""
+        if isinstance(value, str):
+            return value
+        index, how = read_whole(value)
+        return self.possible_agents[index] if index is not None and not how and 0 <= index < len(self.possible_agents) else None
 
     def _addressable(self, speaker: str) -> list[str]:
         """Present agents the speaker may name next, in seat order starting after it (itself
@@ -427,6 +487,31 @@ class CommonsEnv(ParallelEnv):
     def _event(self, type_: str, **fields: Any) -> None:
         self._events.append({"type": type_, "month": self.month, "phase": self.phase.label, **fields})
 
+    # What an institution uses of the env (govsim.institutions.Host): the same reading and recording.
+
+    def event(self, type_: str, **fields: Any) -> None:
+        self._event(type_, **fields)
+
+    def read_field(self, agent: str, action: Any, key: str) -> Any:
+        return self._field(agent, action, key)
+
+    def read_amount(self, agent: str, action: Any, key: str, low: int, high: int, default: int = 0) -> int:
+        return self._amount(agent, action, key, low, high, default)
+
+    def read_text(self, agent: str, action: Any, key: str) -> str:
+        return self._text(agent, action, key)
+
+    def flag_invalid(self, agent: str, key: str, value: Any, fix: str) -> None:
+        self._flag_invalid(agent, key, value, fix)
+
+    @staticmethod
+    def text_space(limit: int) -> spaces.Text:
+        return spaces.Text(limit, charset=CHARSET, min_length=0)
+
+    @staticmethod
+    def sanitize(text: str) -> str:
+        return sanitize(text)
+
     # ------------------------------------------------------------------ observing
 
     def acting(self, agent: str) -> bool:
@@ -434,6 +519,8 @@ class CommonsEnv(ParallelEnv):
             return agent == self.speaker
         if self.phase == Phase.SUMMARY:
             return agent == self.scribe
+        if self.phase in self._owner:
+            return self._owner[self.phase].acting(self.phase, agent)
         return self.phase in (Phase.HARVEST, Phase.REFLECTION)
 
     def _observations(self) -> dict[str, dict[str, Any]]:
@@ -453,6 +540,7 @@ class CommonsEnv(ParallelEnv):
                 "report": report,
                 "conversation": sanitize("\n".join(self.talk_lines(a))),
                 "text": sanitize(self._describe(a)),
+                **{k: v for inst in self.institutions for k, v in inst.observe(a).items()},
             }
             for a in self.agents
         }
@@ -461,13 +549,19 @@ class CommonsEnv(ParallelEnv):
         """Everything the agent may see now, in the scenario's words."""
         say = self.scenario.say
         lines: list[str] = []
+        extra = [line for inst in self.institutions for line in inst.describe(agent)]
         if self.phase == Phase.HARVEST:
             lines.append(say("stock_before_harvest", stock=self.commons.stock))
             if self.config.universalization:
                 lines.append(say("universalization_hint", threshold=self.threshold))
-            if self.agreed_limit != NO_LIMIT:
+            told = next((t for t in (inst.harvest_limit_lines(agent) for inst in self.institutions) if t is not None), None)
+            if told is not None:  # an institution's own words on the limit (the leader's)
+                lines += told
+            elif self.agreed_limit != NO_LIMIT:
                 lines.append(say("agreed_limit", limit=self.agreed_limit))
-            return "\n".join(lines)
+            return "\n".join(lines + extra)
+        if self.phase in self.plan and self.plan.index(self.phase) < self.plan.index(Phase.HARVEST):
+            return "\n".join([say("stock_before_harvest", stock=self.commons.stock), *extra])
         if agent in self.last_harvest:
             h = self.last_harvest[agent]
             lines.append(say("harvest_report", name=agent, wanted=h["wanted"], caught=h["caught"]))
@@ -478,7 +572,7 @@ class CommonsEnv(ParallelEnv):
         lines += self.talk_lines(agent)
         if self.phase in (Phase.REFLECTION, Phase.DONE) and self.summary_text:
             lines.append(self.summary_text)
-        return "\n".join(lines)
+        return "\n".join(lines + extra)
 
     def _infos(self) -> dict[str, dict[str, Any]]:
         shared = {
@@ -499,6 +593,7 @@ class CommonsEnv(ParallelEnv):
                 "names": self._addressable(a),  # whom it may name as the next speaker
                 "acting": self.acting(a),
                 "invalid": list(self._invalid.get(a, [])),
+                **{k: v for inst in self.institutions for k, v in inst.info(a).items()},
             }
             for a in self.agents
         }
@@ -509,7 +604,9 @@ class CommonsEnv(ParallelEnv):
         """The env's state at the start of a month (HARVEST), JSON-able."""
         if self.phase != Phase.HARVEST:
             raise RuntimeError("state_dict is taken at the start of a month, before the harvest")
+        held = {"institutions": {inst.name: inst.state_dict() for inst in self.institutions}} if self.institutions else {}
         return {
+            **held,
             "month": self.month,
             "stock": self.commons.stock,
             "agents": list(self.agents),
@@ -529,6 +626,8 @@ class CommonsEnv(ParallelEnv):
         self.last_harvest = state["last_harvest"]
         self.summary_text = state["summary"]
         self.rng.bit_generator.state = state["rng"]
+        for inst in self.institutions:
+            inst.load_state_dict(state["institutions"][inst.name])
         self.phase = Phase.HARVEST
         self.stock_before = self.commons.stock
         self.threshold = self.commons.threshold(len(self.agents))

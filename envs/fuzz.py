@@ -14,7 +14,8 @@ strings, lone surrogates, a megabyte of text, bytes, arrays of any shape, object
   stays short whatever it copies.
 
 ``fuzz(overrides, steps, seed)`` plays one config; ``CONFIGS`` are those the tests and
-``experiments/fuzz_env.py`` play. A broken promise raises ``FuzzFailure`` naming the step.
+``experiments/fuzz_env.py`` play, the institutions (election, sanctions, both, and both
+with a newcomer who is a candidate before it joins) among them. A broken promise raises ``FuzzFailure`` naming the step.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from envs import commons_v0
+from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE
+from govsim.institutions.sanctions import SANCTION
 from govsim.phases import (
     AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, REFLECTION, SUMMARY, UTTERANCE, Phase,
 )
@@ -40,14 +43,25 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "universalization": {"experiment": "universalization"},
     "greedy_newcomer": {"experiment": "greedy_newcomer", "months": 4},
     "ring_network": {"network": "ring", "n_agents": 6},
+    "election": {"institutions": ["election"], "election": {"term": 2}},
+    "sanctions": {"institutions": ["sanctions"]},
+    "election_sanctions": {"institutions": ["election", "sanctions"], "network": "ring", "n_agents": 6},
+    "institutions_newcomer": {
+        "experiment": "greedy_newcomer", "months": 4, "institutions": ["election", "sanctions"],
+        "election": {"term": 1, "candidates": ["John", "Luke"]},
+    },
 }
 KEYS = {
     Phase.HARVEST: (HARVEST,),
     Phase.DISCUSSION: (UTTERANCE, END_CONVERSATION, NEXT_SPEAKER),
     Phase.SUMMARY: (SUMMARY, AGREED_LIMIT),
     Phase.REFLECTION: (REFLECTION,),
+    Phase.AGENDA: (AGENDA_LIMIT, AGENDA),
+    Phase.VOTE: (VOTE,),
+    Phase.SANCTION: (SANCTION,),
 }
-AMOUNTS, FLAGS, TEXTS = {HARVEST, AGREED_LIMIT}, {END_CONVERSATION}, {UTTERANCE, SUMMARY, REFLECTION}
+AMOUNTS, FLAGS, TEXTS = {HARVEST, AGREED_LIMIT, AGENDA_LIMIT}, {END_CONVERSATION}, {UTTERANCE, SUMMARY, REFLECTION, AGENDA}
+SEATS = {NEXT_SPEAKER, VOTE}  # a seat index, or a name
 MAX_INVALID_EVENT = 1000  # characters of one invalid_action event as JSON
 MEGABYTE_TEXT = "x" * 1_000_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -74,6 +88,8 @@ class Figures:
     resumes: int = 0
     values_sent: int = 0
     invalid_actions: int = 0
+    elections: int = 0  # election events (institution configs)
+    fines: int = 0  # sanction events (institution configs)
     seconds: float = 0.0
 
     def add(self, other: "Figures") -> None:
@@ -119,8 +135,12 @@ def in_space_value(key: str, rng: np.random.Generator, env: commons_v0.CommonsEn
         return int(rng.integers(-1, env.commons.stock + 2)) if rng.random() < 0.2 else np.array([rng.integers(0, 6)])
     if key in FLAGS:
         return int(rng.random() < 0.3)
-    if key == NEXT_SPEAKER:
+    if key in SEATS:
         return int(rng.integers(len(env.possible_agents))) if rng.random() < 0.5 else str(rng.choice(env.possible_agents))
+    if key == SANCTION:  # a mask mostly, else names (present or not)
+        if rng.random() < 0.6:
+            return rng.integers(0, 2, size=len(env.possible_agents)).astype(np.int8)
+        return [str(n) for n in rng.choice(env.possible_agents, size=int(rng.integers(0, 3)))]
     return f"I {int(rng.integers(100))} fine \u2014 \U0001F41F"
 
 
@@ -143,13 +163,17 @@ def own_form(key: str, value: Any) -> bool:
     """Whether ``value`` is in the action space's own form for ``key`` (range aside)."""
     if key in TEXTS:
         return isinstance(value, str) and not _SURROGATE.search(value)
+    if key == SANCTION:  # a 0/1 mask (its length is the range), a name, or a list of names
+        if isinstance(value, np.ndarray):
+            return value.ndim == 1 and value.dtype.kind in "iub" and bool(np.isin(value, (0, 1)).all())
+        return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
     if isinstance(value, np.ndarray):
         if value.shape != (1,) or not (np.issubdtype(value.dtype, np.integer) or (key in FLAGS and value.dtype == bool)):
             return False
         value = value[0]
     if isinstance(value, (bool, np.bool_)):
         return key in FLAGS
-    if key == NEXT_SPEAKER and isinstance(value, str):
+    if key in SEATS and isinstance(value, str):
         return True
     return isinstance(value, (int, np.integer))
 
@@ -181,6 +205,8 @@ def fuzz(overrides: dict[str, Any], steps: int, seed: int = 0, name: str = "") -
         events = env.drain_events()
         figures.steps += 1
         figures.months += sum(e["type"] == "month_started" for e in events)
+        figures.elections += sum(e["type"] == "election" for e in events)
+        figures.fines += sum(e["type"] == "sanction" for e in events)
         figures.invalid_actions += _check(where, env, phase, read, events, observations)
         figures.values_sent += len(read) * len(KEYS[phase])
     figures.seconds = time.perf_counter() - started
@@ -240,14 +266,27 @@ def _used_values(events: list[dict]) -> dict[tuple[str, str], Any]:
             used[(agent, AGREED_LIMIT)] = e.get("agreed_limit")
         elif e["type"] == "reflection":
             used[(agent, REFLECTION)] = e.get("text")
+        elif e["type"] == "agenda":
+            used[(agent, AGENDA_LIMIT)] = e.get("limit")
+            used[(agent, AGENDA)] = e.get("text")
+        elif e["type"] == "vote":
+            used[(agent, VOTE)] = e.get("candidate")
+        elif e["type"] == "sanctions_done":
+            for who, targets in e["given"].items():
+                used[(who, SANCTION)] = targets
     return used
 
 
 def _same(key: str, sent: Any, got: Any, seats: list[str]) -> bool:
     """Whether the env used what was sent (an in-form value it did not record)."""
+    if key == SANCTION:
+        names = sent if isinstance(sent, (list, tuple)) else [sent] if isinstance(sent, str) else None
+        if names is None:  # a mask
+            names = [s for s, flag in zip(seats, sent.tolist()) if flag]
+        return sorted(names) == sorted(got)
     if isinstance(sent, np.ndarray):
         sent = sent[0]
-    if key == NEXT_SPEAKER:
+    if key in SEATS:
         return got == (sent if isinstance(sent, str) else seats[int(sent)] if 0 <= sent < len(seats) else None)
     if key in FLAGS:
         return bool(sent) == bool(got)

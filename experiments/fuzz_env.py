@@ -2,7 +2,9 @@
 
 The same fuzzer as tests/test_env_fuzz.py (``envs/fuzz.py``), longer: the steps are split
 evenly over its configs (the default fishery, no communication, universalization, the
-greedy newcomer, a ring network). Every step is checked: ``step`` never raises, nor does
+greedy newcomer, a ring network, and the institutions: election, sanctions, both on a ring,
+both with a newcomer standing as candidate), so each institution config gets 11,111 steps
+by default; ``elections`` and ``fines`` count the institutions' election and sanction events. Every step is checked: ``step`` never raises, nor does
 resuming from a checkpoint; observations stay in the observation space; every value
 that is not in the action space's own form, or out of range, is an ``invalid_action``
 event; events are strict JSON and UTF-8. A broken promise stops it with the step named.
@@ -23,7 +25,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     total = fuzz.Figures()
-    print(f"{'config':<18}{'steps':>9}{'episodes':>10}{'months':>8}{'resumes':>9}{'values':>9}{'invalid':>9}{'seconds':>9}")
+    print(f"{'config':<22}{'steps':>9}{'episodes':>10}{'months':>8}{'resumes':>9}{'values':>9}{'invalid':>9}"
+          f"{'elections':>10}{'fines':>7}{'seconds':>9}")
     for i, (name, overrides) in enumerate(fuzz.CONFIGS.items()):
         figures = fuzz.fuzz(overrides, args.steps // len(fuzz.CONFIGS), seed=args.seed + i, name=name)
         total.add(figures)
@@ -34,7 +37,8 @@ def main() -> None:
 
 
 def _row(name: str, f: fuzz.Figures) -> None:
-    print(f"{name:<18}{f.steps:>9}{f.episodes:>10}{f.months:>8}{f.resumes:>9}{f.values_sent:>9}{f.invalid_actions:>9}{f.seconds:>9.1f}")
+    print(f"{name:<22}{f.steps:>9}{f.episodes:>10}{f.months:>8}{f.resumes:>9}{f.values_sent:>9}{f.invalid_actions:>9}"
+          f"{f.elections:>10}{f.fines:>7}{f.seconds:>9.1f}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from govsim.dynamics import Regeneration
 
@@ -91,6 +91,23 @@ class Improvements(_Strict):
         return Improvements(**{k: on if v is None else v for k, v in self.model_dump().items()})
 
 
+INSTITUTIONS = ("election", "sanctions")  # govsim/institutions: one module each
+
+
+class ElectionConfig(_Strict):
+    """The election (govsim/institutions/election.py): candidates state an agenda, everyone votes."""
+
+    term: int = Field(3, ge=1)  # months a leader leads; elections in months 1, 1+term, 1+2*term, ...
+    candidates: list[str] | None = None  # the seats that stand (None: everyone present at the election)
+
+
+class SanctionsConfig(_Strict):
+    """The sanctions (govsim/institutions/sanctions.py): paying to fine those seen over the limit."""
+
+    cost: float = Field(1.0, gt=0)  # what one fine costs the agent who imposes it, in units of the resource
+    fine_ratio: float = Field(3.0, ge=0)  # the fine as a multiple of the cost (the fined agent loses cost * ratio)
+
+
 class LLMConfig(_Strict):
     backend: Literal["auto", "vllm", "transformers", "openai", "fake"] = "auto"
     model: str = "embedded"  # "embedded" (SmolLM2-135M), a folder, a GGUF file or a hub name
@@ -132,6 +149,14 @@ class RunConfig(_Strict):
     prompt_variant: Literal["v3", "v3_p1", "v3_p2", "v3_p3"] = "v3"  # the reference's system text or a paraphrase
     improvements: Improvements = Improvements()  # None entries take the profile's value
     llm: LLMConfig = LLMConfig()
+    institutions: list[Literal[INSTITUTIONS]] = []  # the month's institutions (none: the paper's month)
+    election: ElectionConfig = ElectionConfig()
+    sanctions: SanctionsConfig = SanctionsConfig()
+
+    @field_validator("institutions", mode="before")
+    @classmethod
+    def _one_institution(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # --set institutions=election
 
     @model_validator(mode="after")
     def _fill_seats(self) -> "RunConfig":
@@ -147,6 +172,15 @@ class RunConfig(_Strict):
         self.n_agents = len(self.agents)
         for seat in self.agents:
             seat.type = seat.type or self.agent
+        if len(set(self.institutions)) != len(self.institutions):
+            raise ValueError(f"institutions: each at most once, got {self.institutions}")
+        standing = self.election.candidates
+        if standing is not None:
+            unknown = sorted(set(standing) - set(names))
+            if unknown or not standing:
+                raise ValueError(f"election.candidates: {unknown or 'none'} not seats of this run; seats: {names}")
+            if all(a.join_month > 1 for a in self.agents if a.name in standing):
+                raise ValueError("election.candidates: at least one candidate must sit from month 1")
         if self.initial_stock is not None and self.initial_stock > self.capacity:
             raise ValueError(f"initial_stock: {self.initial_stock} is above capacity {self.capacity}")
         return self

@@ -106,6 +106,32 @@ EVENTS: dict[str, EventType] = {
         "an action was missing, out of range or coerced; ``fix`` says what was used",
         {**WHEN, "agent": STR, "key": STR, "fix": STR}, {"value": ANY},
     ),
+    # institutions (govsim/institutions): election
+    "agenda": EventType(
+        "a candidate's agenda: the per-person limit it proposes (-1: none) and its sentence",
+        {**WHEN, "agent": STR, "limit": INT, "text": STR},
+    ),
+    "vote": EventType(
+        "one agent's vote; an invalid one (missing, not a candidate) has candidate null and says why",
+        {**WHEN, "agent": STR, "candidate": (STR, None), "valid": BOOL}, {"reason": STR},
+    ),
+    "election": EventType(
+        "the votes counted: the leader, its term and limit; a tie names the tied, and the leader was drawn by lot",
+        {**WHEN, "leader": STR, "votes": DICT, "invalid": INT, "tie": BOOL, "tied": LIST, "term_end": INT,
+         "limit": INT},
+    ),
+    "limit_announced": EventType(
+        "the leader's limit in force, announced before the harvest (-1: none)", {**WHEN, "agent": STR, "limit": INT},
+    ),
+    # institutions: sanctions
+    "sanction": EventType(
+        "an agent paid ``cost`` to fine ``target``, whose catch it saw over the limit, ``fine``",
+        {**WHEN, "agent": STR, "target": STR, "cost": NUM, "fine": NUM, "caught": INT, "limit": INT},
+    ),
+    "sanctions_done": EventType(
+        "the month's sanctions: the limit (-1: none), who was over it, whom each fined, what each paid and was fined",
+        {**WHEN, "limit": INT, "over": LIST, "given": DICT, "costs": DICT, "fines": DICT},
+    ),
     # inference layer (through the agent's logger)
     "llm_call": EventType(
         "one request to a model and its reply",

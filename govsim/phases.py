@@ -1,11 +1,19 @@
 """The phases of a month and the keys of observations and actions.
 
 The one place where the environment and the agents agree on what a step asks for.
+
+A month is a sequence of phases (``month_plan``): the base month HARVEST, DISCUSSION,
+SUMMARY, REFLECTION, with the phases of the institutions the config names
+(``institutions: [election, sanctions]``, see ``govsim.institutions``) put in before the
+base phase each names. A phase of the plan may not run in a given month (the talk
+without communication or alone, an election outside its term's first month); the env
+asks each phase's owner.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Iterable, Mapping
 
 
 class Phase(IntEnum):
@@ -14,6 +22,8 @@ class Phase(IntEnum):
     A month runs HARVEST, then DISCUSSION (one speaker per step, at most N utterances),
     then SUMMARY (the scribe summarises and names the agreed limit), then REFLECTION.
     Without communication it is HARVEST then REFLECTION. DONE marks a finished episode.
+    The institutions' phases (AGENDA and VOTE of the election, SANCTION of the sanctions)
+    come after DONE in number, so the base phases keep the numbers they always had.
     """
 
     HARVEST = 0
@@ -21,10 +31,28 @@ class Phase(IntEnum):
     SUMMARY = 2
     REFLECTION = 3
     DONE = 4
+    AGENDA = 5  # election: candidates state a limit and a sentence
+    VOTE = 6  # election: everyone present votes for a candidate
+    SANCTION = 7  # sanctions: each may pay to fine those over the limit
 
     @property
     def label(self) -> str:
         return self.name.lower()
+
+
+BASE_MONTH = (Phase.HARVEST, Phase.DISCUSSION, Phase.SUMMARY, Phase.REFLECTION)
+
+
+def month_plan(placements: Iterable[Mapping[Phase, Phase]]) -> tuple[Phase, ...]:
+    """The month's phases: the base month with each institution's phases put in before the
+    base phase it names (``{Phase.AGENDA: Phase.HARVEST}``), in the institutions' order."""
+    plan = list(BASE_MONTH)
+    for placement in placements:
+        for phase, before in placement.items():
+            if phase in plan:
+                raise ValueError(f"phase {phase.label} is placed twice")
+            plan.insert(plan.index(before), phase)
+    return tuple(plan)
 
 
 # Action keys: an action is a dict; the env reads only the keys the current phase asks for.

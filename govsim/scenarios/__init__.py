@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from govsim import institutions
 from govsim.config import ConfigError, load_yaml
 
 SCENARIO_DIR = Path(__file__).parent
@@ -43,6 +44,12 @@ SCRIPTED_FIELDS: dict[str, set[str]] = {
     "summary_none": set(),
     "reflection": {"caught"},
 }
+
+
+# The institutions' sentences and scripted lines (govsim/institutions): checked when present,
+# needed only by a run with the institution on (the env says so when it is built).
+INSTITUTION_FIELDS = institutions.sentence_fields()
+INSTITUTION_SCRIPTED_FIELDS = institutions.scripted_fields()
 
 
 class ScenarioError(ValueError):
@@ -82,10 +89,10 @@ class Scenario(BaseModel):
             raise ValueError(f"sentences lacks {', '.join(missing)}")
         vocab = set(self.vocabulary.model_dump())
         for key, text in self.sentences.items():
-            allowed = TEMPLATE_FIELDS.get(key, set()) | vocab
+            allowed = TEMPLATE_FIELDS.get(key, INSTITUTION_FIELDS.get(key, set())) | vocab
             _check_fields(f"sentences.{key}", text, allowed)
         for key, text in self.scripted.items():
-            _check_fields(f"scripted.{key}", text, SCRIPTED_FIELDS.get(key, set()) | vocab)
+            _check_fields(f"scripted.{key}", text, SCRIPTED_FIELDS.get(key, INSTITUTION_SCRIPTED_FIELDS.get(key, set())) | vocab)
         for section, texts in (("prompts", self.prompts), ("personas", self.personas)):
             for key, text in texts.items():  # their fields are the generative agent's to check
                 _check_fields(f"{section}.{key}", text, None)
