@@ -83,6 +83,7 @@ def register(name: str) -> Callable[[type[Agent]], type[Agent]]:
 
 def _load_builtin() -> None:
     import agents.scripted  # noqa: F401  (registers the scripted types)
+    import agents.human  # noqa: F401  (the seat a person plays)
 
     try:
         import agents.generative  # noqa: F401

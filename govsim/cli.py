@@ -99,6 +99,7 @@ def run(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Run episodes and print their metrics."""
+    from agents.human import SeatLeft
     from govsim import preflight, runner
 
     overrides = parse_overrides(set_)
@@ -131,6 +132,10 @@ def run(
             results = asyncio.run(runner.run_episodes(jobs, resume=not restart, on_month=on_month))
     except OSError as exc:
         fail(_os_problem(exc, "run fewer seeds at once"))
+    except SeatLeft as exc:  # a person left the human seat (agents/human.py)
+        typer.echo(f"{exc}: the run is unfinished; run the same command again to resume it from that month's start",
+                   err=True)
+        raise typer.Exit(1)
     for result in results:
         if result.skipped:
             typer.echo(f"{result.directory}: already finished (use --restart to run it again)")
