@@ -5,7 +5,9 @@ is new in the observation (``perceive``); at the month's REFLECTION step, if the
 meeting, it first writes its thoughts on the talk (``after_talk``); then, if the agent
 acts, the phase's component decides: HARVEST -> ``harvest``, DISCUSSION (when it is the
 speaker) -> ``converse``, SUMMARY (when it is the scribe) -> ``summarize``, REFLECTION ->
-``reflect``. All prompt text comes from the scenario file; see ``templates.FIELDS``.
+``reflect``, and the institutions' AGENDA -> ``agenda``, VOTE -> ``vote``, SANCTION ->
+``sanction`` (what it keeps of them: ``civic``). All prompt text comes from the scenario
+file; see ``templates.FIELDS``.
 
 Memory follows the reference GovSim (simulation/persona/cognition/, fishing persona_v3):
 what comes to mind is ``recall_for_harvest()`` (focal point ``focus_harvest``, top
@@ -52,7 +54,8 @@ from govsim.phases import (
     AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
 )
 
-from agents.generative import converse, harvest
+from agents.generative import agenda, converse, harvest, sanction, vote
+from agents.generative.civic import Civic
 from agents.generative.asking import Asker
 from agents.generative.importance import Importance
 from agents.generative.memory import ALWAYS_IMPORTANCE, Memory, MemoryStream, Month, Note
@@ -64,6 +67,9 @@ from agents.generative.templates import Prompts
 
 PARAMS = {"embedder", "importance", "recall", "recall_talk", "reflect_on", "insights"}  # see the module docstring
 TALK_FOCAL_TURNS = 4  # the reference's focal points at a turn: "" and the last four entries
+# The institutions' decisions (govsim/institutions), one component each.
+INSTITUTION_DECISIONS = {Phase.AGENDA.label: agenda.act, Phase.VOTE.label: vote.act, Phase.SANCTION.label: sanction.act}
+BEFORE_HARVEST = (Phase.AGENDA.label, Phase.VOTE.label)  # the observation still shows last month's catch
 
 
 @register("generative")
@@ -87,6 +93,7 @@ class GenerativeAgent(Agent):
         self.scoring = Scoring.of(ctx.config.opts)
         self.memory = MemoryStream()
         self.perception = Perception(self.prompts)
+        self.civic = Civic()
 
     def _embedder(self, name: str) -> Embedder:
         if name == "auto":
@@ -100,7 +107,8 @@ class GenerativeAgent(Agent):
     async def act(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         month, present = int(info["month"]), list(info["present"])
         self.memory.now = self._clock(info)
-        await self.remember(self.perception.observe(observation, info), present, month)
+        seen = [] if info["phase"] in BEFORE_HARVEST else self.perception.observe(observation, info)
+        await self.remember(seen + self.civic.observe(info), present, month)
         if self.perception.talk_over(observation, info):
             await self.after_talk(observation, info, present, month)
         if not info["acting"]:
@@ -114,6 +122,8 @@ class GenerativeAgent(Agent):
             return await self._summarize(observation, present, month)
         if phase == Phase.REFLECTION.label:
             return await self._reflect(present, month)
+        if phase in INSTITUTION_DECISIONS:
+            return await INSTITUTION_DECISIONS[phase](self, observation, info)
         return {}
 
     # ------------------------------------------------------------------ decisions
@@ -239,13 +249,13 @@ class GenerativeAgent(Agent):
         await self.remember(notes, present, month)
 
     def _leads(self, info: dict[str, Any]) -> bool:
-        """Whether this agent leads the talk: the reference's persona_0, the first present."""
-        return bool(info["present"]) and info["present"][0] == self.name
+        """Whether this agent leads the talk: the reference's persona_0, the first present (an elected leader)."""
+        return (info.get("leader") or (info["present"] or [None])[0]) == self.name
 
     def _clock(self, info: dict[str, Any]) -> datetime:
         """The agent's simulated time in this step (see the module docstring)."""
         times, phase = Month.of(info["date"]), info["phase"]
-        if phase == Phase.HARVEST.label:
+        if phase in (Phase.HARVEST.label, *INSTITUTION_DECISIONS):  # the institutions' steps: harvest day
             return times.harvest
         if phase in (Phase.DISCUSSION.label, Phase.SUMMARY.label):
             return times.talk if self._leads(info) else times.harvest

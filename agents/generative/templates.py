@@ -48,6 +48,10 @@ FIELDS: dict[str, set[str]] = {
     "think_memorize": {"name", "conversation"},
     "focus_harvest": set(),  # the focal point of the harvest's recall (the reference's location word)
     "focus_reflect": set(),  # the focal point of the home reflection's recall
+    # the institutions' decisions (agenda.py, vote.py, sanction.py)
+    "agenda": {"name", "date", "memories", "stock", "term", "candidates"},
+    "vote": {"name", "date", "memories", "term", "agendas", "candidates"},
+    "sanction": {"name", "date", "memories", "report", "limit", "target", "caught", "cost", "fine"},
 }
 
 

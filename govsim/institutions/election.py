@@ -20,7 +20,8 @@ Without communication the agenda's limit stands for the whole term.
 
 Observation keys: ``leader`` (seat index; the number of seats when none), ``candidates``
 (a 0/1 mask in seat order) and ``agendas`` (text). Info keys: ``leader``, ``candidates``,
-``agendas`` (a list of ``{candidate, limit, text}``), ``term_end``.
+``agendas`` (a list of ``{candidate, limit, text}``), ``term_end``, and at the harvest
+``announcement`` (the sentences on the leader and its limit).
 """
 
 from __future__ import annotations
@@ -218,6 +219,8 @@ class Election(Institution):
             "candidates": self.candidates(),
             "agendas": [{"candidate": c, **a} for c, a in self.agendas.items()],
             "term_end": self.term_end or None,
+            # the harvest's sentences on the leader and its limit, while they are told
+            "announcement": (self.harvest_limit_lines(agent) or []) if self.host.phase == Phase.HARVEST else [],
         }
 
     # ------------------------------------------------------------------ resuming

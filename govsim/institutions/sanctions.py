@@ -19,8 +19,9 @@ Events: ``sanction`` for each fine, then ``sanctions_done`` (the limit, who was 
 whom each fined, each one's costs and fines). The fines are added to the public report,
 so the talk hears of them. Observation keys: ``sanctionable`` (a 0/1 mask of whom the
 agent may fine now), ``fines_received`` and ``sanction_costs`` (this month's totals).
-Info keys: ``sanctionable``, ``sanctions`` (this month's fines), ``sanction_cost``,
-``sanction_fine``, ``sanction_limit``.
+Info keys: ``sanctionable``, ``sanction_catches`` (what each of them caught),
+``sanctions`` (this month's fines) and ``sanction_report`` (them in words),
+``sanction_cost``, ``sanction_fine``, ``sanction_limit``.
 """
 
 from __future__ import annotations
@@ -119,13 +120,8 @@ class Sanctions(Institution):
                            limit=self.limit)
                 self.fines.append({"agent": agent, "target": target, "cost": self.cost, "fine": self.fine})
         host.event("sanctions_done", limit=self.limit, over=list(self.over), given=given, costs=costs, fines=fines)
-        say = host.scenario.say
         if host.report_lines:
-            host.report_lines += [
-                say("sanction_line", name=f["agent"], cost=amount_text(f["cost"]), target=f["target"],
-                    fine=amount_text(f["fine"]))
-                for f in self.fines
-            ]
+            host.report_lines += self._report_lines()
         return {a: -(costs[a] + fines[a]) for a in host.agents}
 
     def _targets(self, agent: str, action: Any) -> list[str]:
@@ -176,6 +172,14 @@ class Sanctions(Institution):
 
     # ------------------------------------------------------------------ what agents see
 
+    def _report_lines(self) -> list[str]:
+        """This month's fines in words (the public report carries them)."""
+        say = self.host.scenario.say
+        return [
+            say("sanction_line", name=f["agent"], cost=amount_text(f["cost"]), target=f["target"], fine=amount_text(f["fine"]))
+            for f in self.fines
+        ]
+
     def describe(self, agent: str) -> list[str]:
         if self.host.phase != Phase.SANCTION:
             return []
@@ -209,7 +213,9 @@ class Sanctions(Institution):
     def info(self, agent: str) -> dict[str, Any]:
         return {
             "sanctionable": self.sanctionable(agent),
+            "sanction_catches": {t: self.host.last_harvest[t]["caught"] for t in self.sanctionable(agent)},
             "sanctions": [dict(f) for f in self.fines],
+            "sanction_report": self._report_lines(),
             "sanction_cost": self.cost,
             "sanction_fine": self.fine,
             "sanction_limit": self.limit,

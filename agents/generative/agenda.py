@@ -1,0 +1,62 @@
+"""A candidate's agenda at an election: one sentence to the voters and the limit it would set.
+
+One user turn (``agenda``: the system text, the place and date, the key memories, the
+election, the stock, the output format), then an open assistant turn that starts with
+"Agenda: "; the model writes its sentence until "Limit:". The reply is continued after
+"Limit: " under a constraint (a number up to the capacity, or N/A) and the limit is read
+from that continuation alone (``summarize.parse_limit``; N/A is no limit). Where no limit
+can be read after the retries, the agenda proposes none, reported as a ``fallback``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from govsim.institutions.election import AGENDA, AGENDA_LIMIT, listing
+from govsim.llm.base import Constraint
+from govsim.phases import NO_LIMIT
+
+from agents.generative.asking import Asker, chat, prefilled
+from agents.generative.converse import clean_utterance
+from agents.generative.harvest import digits_constraint
+from agents.generative.summarize import MAX_LIMIT_TOKENS, NO_AGREEMENT, parse_limit
+from agents.generative.templates import Prompts
+
+AGENDA_PREFIX = "Agenda: "
+LIMIT_PREFIX = "Limit: "
+
+
+async def decide(
+    asker: Asker, prompts: Prompts, *, system: str, date: str, memories: str, stock: int, term: int,
+    candidates: list[str], month: int,
+) -> tuple[int, str]:
+    """The limit (NO_LIMIT: none) and the sentence of the agent's agenda."""
+    messages = chat(
+        system,
+        prompts.render("agenda", name=prompts.name, date=date, memories=memories, stock=stock, term=term,
+                       candidates=listing(candidates)),
+    )
+    said = await asker.ask(
+        "agenda", prefilled(messages, AGENDA_PREFIX), lambda text: text, month=month, stop=(LIMIT_PREFIX.strip(),)
+    )
+    digits = digits_constraint(prompts.config.capacity).regex
+    limit = await asker.ask(
+        "agenda_limit", prefilled(messages, f"{AGENDA_PREFIX}{said.text.rstrip()}\n{LIMIT_PREFIX}"), parse_limit,
+        month=month, constraint=Constraint(regex=f"{digits}|{NO_AGREEMENT}"), constrain_first=True,
+        max_tokens=MAX_LIMIT_TOKENS,
+    )
+    if limit.value is None:
+        asker.fallback("agenda_limit", NO_LIMIT, "no number or N/A after 'Limit: '; the agenda proposes no limit", month)
+    return (NO_LIMIT if limit.value is None else limit.value), clean_utterance(said.text)
+
+
+async def act(agent: Any, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """The AGENDA step of a generative agent (``agents.generative.agent``)."""
+    month, present = int(info["month"]), list(info["present"])
+    recalled = await agent.recall_for_harvest()
+    limit, sentence = await decide(
+        agent.asker, agent.prompts, system=agent.prompts.system(present), date=info["date"],
+        memories=agent.prompts.memories(recalled), stock=int(observation["stock"][0]),
+        term=agent.ctx.config.election.term, candidates=list(info["candidates"]), month=month,
+    )
+    return {AGENDA_LIMIT: limit, AGENDA: sentence}
