@@ -22,7 +22,7 @@ from govsim.llm.pool import LLMPool
 from govsim.runlog import read_run
 from govsim.runner import run as run_episode
 from govsim import report
-from web import data, paths
+from web import data, decisions, groups, paths
 
 NAMES = ("John", "Kate", "Jack", "Emma", "Luke")
 # Damaged copies of one finished scripted run: how each is broken, and the problem shown.
@@ -172,19 +172,26 @@ REREST_CSV = (
     "2,self_training,5,50.0,14.0,7.0,1.4,62.0,5.5,0.52,0.05,0.58,\n"
     "2,rerest,5,80.0,10.0,10.5,0.9,98.0,3.5,0.82,0.03,0.81,0.74\n"
 )
-RUNS = 20  # every run folder build_root makes
+RUNS = 22  # every run folder build_root makes
+FINISHED = 12  # of which finished cleanly
+LONG_MONTHS = 12
 
 
 def build_root(root: Path, outside: Path) -> Path:
     """The fixture run folder: sweep/{fair,greedy}/seed*, llm/seed0 (generative agents on
-    the fake backend) and its format-1 copy v1/seed0, models/{fake,real} (the same model
-    name on two backends), stopped/seed0 (every call failed), damaged/*, rerest/.
+    the fake backend) and its format-1 copy v1/seed0, long/seed0 (the same over 12 months),
+    institutions/seed0 (scripted agents with an election and sanctions: event types the
+    dashboard has no layout for), models/{fake,real} (the same model name on two
+    backends), stopped/seed0 (every call failed), damaged/*, rerest/.
     ``outside`` is a folder beside the root, for links pointing out of it."""
     for seed in range(3):
         make_run(root / "sweep" / "fair" / f"seed{seed}", "sustainable*5", seed)
     for seed in range(2):
         make_run(root / "sweep" / "greedy" / f"seed{seed}", "sustainable*4,greedy", seed)
     make_llm_run(root / "llm" / "seed0")
+    make_llm_run(root / "long" / "seed0", months=LONG_MONTHS)
+    run_episode(resolve(overrides={"agents": "sustainable*4,greedy", "months": 3,
+                                   "institutions": ["election", "sanctions"]}), root / "institutions" / "seed0")
     as_format_1(Path(shutil.copytree(root / "llm" / "seed0", root / "v1" / "seed0")))
     for seed in range(2):
         make_llm_run(root / "models" / "fake" / f"seed{seed}", seed=seed, months=2, seats=2)
@@ -411,6 +418,146 @@ def test_survival_time_interval_stops_at_the_planned_months_and_curves_cover_eac
 def test_parse_failure_rate_is_per_decision(fixture_root):
     row = compare(data.runs_table(fixture_root / "llm"), [])[0].iloc[0]
     assert row["parse_failure_rate"] == pytest.approx(1 / row["decisions"]) and row["decisions"] < row["llm_calls"]
+
+
+# ---------------------------------------------------------------------------- decision traces
+
+
+def events_of(run_dir: Path) -> list[dict]:
+    return read_run(run_dir).events
+
+
+def test_every_call_serves_exactly_one_decision_of_its_agent_month_and_phase(fixture_root):
+    for name in ("llm/seed0", "long/seed0"):
+        events = events_of(fixture_root / name)
+        traces = decisions.link(events)
+        calls = [e for e in events if e["type"] == "llm_call"]
+        assert {c["seq"] for c in calls} == set(traces.owner), name  # none left over
+        seen: list[int] = []
+        for trace in traces.by_seq.values():
+            seen += [c["seq"] for c in trace.calls]
+            for call in trace.calls:
+                assert (call["agent"], call["month"], call["phase"]) == (
+                    trace.event["agent"], trace.event["month"], trace.event["phase"]), (name, call["seq"])
+                assert call["seq"] < trace.event["seq"]
+        assert sorted(seen) == sorted(c["seq"] for c in calls)  # each once
+
+
+def test_a_harvest_opens_its_reasoning_its_amount_and_every_retry(fixture_root):
+    events = events_of(fixture_root / "llm" / "seed0")
+    traces = decisions.link(events)
+    harvests = [e for e in events if e["type"] == "harvest"]
+    for harvest in harvests:
+        trace = traces.of(harvest)
+        if (harvest["agent"], harvest["month"]) == ("Jack", 2):  # the call failed: an agent error, nothing wanted
+            assert [i["type"] for i in trace.issues] == ["agent_error", "invalid_action"]
+            assert [c["error"] is not None for c in trace.calls] == [True]
+            continue
+        assert [a.purpose for a in trace.asks] == ["harvest", "harvest_amount"]
+        amount = trace.asks[1].calls[-1]
+        assert amount["text"].strip() == str(harvest["wanted"])  # the reply that was read is what was wanted
+    emma = next(traces.of(h) for h in harvests if (h["agent"], h["month"]) == ("Emma", 1))
+    assert [c["attempt"] for c in emma.asks[1].calls] == [1, 2] and emma.asks[1].calls[0]["text"] == ""
+    assert emma.asks[1].calls[1]["constraint"]["regex"]  # the retry was constrained
+
+
+def test_an_utterance_opens_the_calls_that_said_it_ended_it_and_named_the_next(fixture_root):
+    events = events_of(fixture_root / "llm" / "seed0")
+    traces = decisions.link(events)
+    for u in (e for e in events if e["type"] == "utterance"):
+        asks = {a.purpose: a.calls for a in traces.of(u).asks}
+        assert set(asks) == {"converse", "converse_end", "converse_next"}
+        assert asks["converse"][-1]["text"] == u["text"] and asks["converse_next"][-1]["text"] == u["next_speaker"]
+
+
+def test_a_failed_reflection_holds_its_attempts_its_parse_failure_and_its_fallback(fixture_root):
+    events = events_of(fixture_root / "llm" / "seed0")
+    traces = decisions.link(events)
+    luke = next(e for e in events if e["type"] == "reflection" and (e["agent"], e["month"]) == ("Luke", 1))
+    (ask,) = [a for a in traces.of(luke).asks if a.purpose == "reflect"]
+    assert [c["attempt"] for c in ask.calls] == [1, 2, 3] and [i["type"] for i in ask.issues] == ["parse_failure", "fallback"]
+    assert traces.of(luke).problems() == ask.issues
+
+
+def test_memories_and_insights_open_their_rating_and_the_thought_behind_them(fixture_root):
+    events = events_of(fixture_root / "llm" / "seed0")
+    traces = decisions.link(events)
+    for note in (e for e in events if e["type"] in ("memory", "insight")):
+        trace = traces.of(note)
+        ratings = [a for a in trace.asks if a.purpose == "importance"]
+        if note["always_relevant"]:
+            assert ratings == []
+            continue
+        (rating,) = ratings
+        assert note["text"] in rating.first["messages"][0]["content"]
+        assert float(rating.calls[-1]["text"].split(":")[-1]) == note["importance"]  # 'Rating: 4' -> 4.0
+        if note.get("source") in ("plan", "memorize"):
+            (thought,) = [a for a in trace.asks if a.purpose != "importance"]
+            assert thought.purpose == f"think_{note['source']}" and thought.calls[-1]["text"].startswith(note["text"])
+        if note.get("source") == "reflection":
+            assert [a.purpose for a in trace.shown] == ["reflect"] and note["text"] in trace.shown[0].calls[-1]["text"]
+    labels = {decisions.label(traces.decision_of(c)) for c in events if c["type"] == "llm_call"}
+    assert {"harvest", "utterance", "summary", "reflection", "insight (plan)", "memory (summary)"} <= labels
+
+
+def test_recalled_memories_are_those_the_prompt_listed(fixture_root):
+    events = events_of(fixture_root / "llm" / "seed0")
+    traces = decisions.link(events)
+    harvest = next(e for e in events if e["type"] == "harvest" and (e["agent"], e["month"]) == ("Kate", 3))
+    recalled = decisions.recalled(traces, traces.of(harvest))
+    prompt = traces.of(harvest).asks[0].first["messages"][0]["content"]
+    assert recalled and all(n["agent"] == "Kate" and n["text"] in prompt for n in recalled)
+    assert all(n["seq"] < harvest["seq"] for n in recalled)
+    assert {n["month"] for n in recalled} >= {2, 3}  # last month's thoughts and this month's stock
+    positions = [prompt.find(n["text"]) for n in recalled]
+    assert positions == sorted(positions)  # in the order the prompt lists them
+
+
+def test_an_institutions_events_name_their_agent_and_link_nothing_without_calls(fixture_root):
+    events = events_of(fixture_root / "institutions" / "seed0")
+    traces = decisions.link(events)
+    votes = [e for e in events if e["type"] == "vote"]
+    assert votes and all(traces.of(v).event is v and traces.of(v).asks == [] for v in votes)
+
+
+# ---------------------------------------------------------------------------- group view
+
+
+def test_a_collapsed_run_counts_as_an_empty_commons_after_it(fixture_root):
+    greedy = groups.run_months(read_run(fixture_root / "sweep" / "greedy" / "seed0"), 4)
+    assert greedy["stock"].tolist() == [100, 0, 0, 0] and greedy["caught"].iloc[1:].tolist() == [0, 0, 0]
+    fair = groups.run_months(read_run(fixture_root / "sweep" / "fair" / "seed0"), 6)
+    assert fair["stock"].iloc[:4].notna().all() and fair["stock"].iloc[4:].isna().all()  # planned 4, not collapsed
+
+
+def test_group_bands_average_every_run_of_a_group_per_month(fixture_root):
+    frame = data.runs_table(fixture_root / "sweep")
+    grouped, _ = data.with_groups(frame, ["agents"])
+    bands = groups.group_bands(grouped, lambda path: read_run(path)).set_index(["group", "month"])
+    fair = bands.loc["sustainable*5"]
+    assert fair.index.tolist() == [1, 2, 3, 4] and (fair["runs"] == 3).all()
+    totals = [data.month_frame(read_run(fixture_root / "sweep" / "fair" / f"seed{s}").events) for s in range(3)]
+    assert fair.loc[2, "caught_mean"] == pytest.approx(sum(t["total_caught"].iloc[1] for t in totals) / 3)
+    assert fair["stock_low"].notna().all() and (fair["stock_low"] <= fair["stock_mean"]).all()
+    # mixed into one group, a collapsed run pulls the mean down in the months after
+    mixed = grouped.assign(group="all")
+    both = groups.group_bands(mixed, lambda path: read_run(path)).set_index("month")
+    stocks = [groups.run_months(read_run(p), 4)["stock"].iloc[1] for p in mixed["run"]]
+    assert both.loc[2, "runs"] == 5 and both.loc[2, "stock_mean"] == pytest.approx(sum(stocks) / 5)
+    assert both["stock_low"].min() >= 0  # clipped at an empty commons
+
+
+def test_a_group_of_one_run_has_no_band(fixture_root):
+    frame = data.runs_table(fixture_root / "llm").assign(group="one")
+    bands = groups.group_bands(frame, lambda path: read_run(path))
+    assert (bands["runs"] == 1).all() and bands["stock_low"].isna().all() and bands["stock_mean"].notna().all()
+
+
+def test_compare_columns_put_the_papers_metrics_first():
+    order = groups.paper_first(["scenario", "agents", "runs", "gain", "gain_ci", "survival_rate", "survival_rate_ci",
+                                "llm_calls", "group"], ["scenario", "agents"], report.PAPER_METRICS)
+    assert order == ["group", "runs", "survival_rate", "survival_rate_ci", "gain", "gain_ci", "llm_calls",
+                     "scenario", "agents"]
 
 
 # ---------------------------------------------------------------------------- Re-ReST

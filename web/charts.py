@@ -175,3 +175,25 @@ def network_figure(graph: nx.DiGraph, allowed: Iterable[tuple[str, str]] | None 
     fig.update_yaxes(visible=False, range=[-1.3, 1.35], scaleanchor="x")
     fig.update_layout(hovermode="closest")
     return _style(fig, 520)
+
+
+def band_figure(bands: pd.DataFrame, series: str, title: str) -> go.Figure:
+    """One series per month across runs (``web.groups.bands``): each group's mean as a line,
+    its 95 % interval as a band (none for a group of one run)."""
+    fig = go.Figure()
+    palette = px.colors.qualitative.Plotly
+    for i, (label, rows) in enumerate(bands.groupby("group", sort=True)):
+        color = palette[i % len(palette)]
+        runs = int(rows["runs"].max())
+        name = f"{label} (n={runs})"
+        if rows[f"{series}_low"].notna().any():
+            fig.add_scatter(x=rows["month"], y=rows[f"{series}_high"], mode="lines", line=dict(width=0, color=color),
+                            showlegend=False, hoverinfo="skip", legendgroup=name)
+            fig.add_scatter(x=rows["month"], y=rows[f"{series}_low"], mode="lines", fill="tonexty", opacity=0.2,
+                            line=dict(width=0, color=color), showlegend=False, hoverinfo="skip", legendgroup=name)
+        fig.add_scatter(x=rows["month"], y=rows[f"{series}_mean"], mode="lines+markers", name=name, legendgroup=name,
+                        line=dict(width=3, color=color), customdata=rows[["runs"]],
+                        hovertemplate="%{y:.1f} (mean of %{customdata[0]} runs)<extra>" + str(label) + "</extra>")
+    fig.update_xaxes(title="month", dtick=1)
+    fig.update_yaxes(title=title, rangemode="tozero")
+    return _style(fig, 360)

@@ -331,14 +331,11 @@ def issue_counts(events: Iterable[dict[str, Any]]) -> dict[str, int]:
 
 
 def notes_frame(events: Iterable[dict[str, Any]], kind: str) -> pd.DataFrame:
-    """``memory`` or ``insight`` events as a table (month, agent, kind, importance, text)."""
-    rows = [
-        {"seq": e.get("seq"), "month": e.get("month"), "agent": e.get("agent"), "kind": e.get("kind", kind),
-         "importance": e.get("importance"), "text": e.get("text", "")}
-        for e in events
-        if e.get("type") == kind
-    ]
-    return pd.DataFrame(rows, columns=["seq", "month", "agent", "kind", "importance", "text"])
+    """``memory`` or ``insight`` events as a table (month, agent, kind, source, importance, dates, text)."""
+    columns = ["seq", "month", "agent", "kind", "source", "importance", "created", "expires", "text"]
+    rows = [{**{key: e.get(key) for key in columns}, "kind": e.get("kind", kind), "text": e.get("text", "")}
+            for e in events if e.get("type") == kind]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def call_field(event: dict[str, Any], key: str) -> Any:
