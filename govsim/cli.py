@@ -153,7 +153,7 @@ def report(
     dirs: list[Path] = typer.Argument(..., help="Run or sweep directories."),
     fmt: str = typer.Option("markdown", "--format", help="markdown or csv."),
     by: Optional[str] = typer.Option(
-        None, help="Comma-separated grouping keys, config keys too (default: scenario,experiment,model_id,agents "
+        None, help="Comma-separated grouping keys, config keys too (default: scenario,experiment,model_id,agents,institutions "
         "and a sweep's grid keys)."
     ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
@@ -165,7 +165,7 @@ def report(
     ),
 ) -> None:
     """The metrics table over runs: mean and 95 % interval per group."""
-    from govsim.report import GROUP_KEYS, compare_table, km_curves, left_out, runs_frame, summary_table, to_markdown
+    from govsim.report import REPORT_KEYS, compare_table, km_curves, left_out, runs_frame, summary_table, to_markdown
     from govsim.sweep import group_keys
 
     if fmt not in ("markdown", "csv"):
@@ -173,7 +173,7 @@ def report(
     missing = [str(d) for d in dirs if not d.exists()]
     if missing:
         fail(f"no such directory: {', '.join(missing)}")
-    keys = by.split(",") if by else [*GROUP_KEYS, *group_keys(dirs)]
+    keys = by.split(",") if by else [*REPORT_KEYS, *group_keys(dirs)]
     frame = runs_frame(dirs, keys=keys)
     if frame.empty:
         fail(f"no runs found under {', '.join(map(str, dirs))} (a run directory holds events.jsonl)")

@@ -208,7 +208,7 @@ SUMMARY_OPTIONAL = {
 }
 METRIC_TYPES = {
     "finished": BOOL, "survived": BOOL, "survival_time": NUM, "gain": NUM, "efficiency": NUM, "equality": NUM,
-    "over_usage": NUM,
+    "over_usage": NUM, "gain_before_sanctions": NUM, "gain_after_sanctions": NUM,
 }
 
 

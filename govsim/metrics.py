@@ -28,6 +28,16 @@ Project variants, each under its own name:
   newcomer survivor: 15).
 - ``efficiency_full``: the efficiency with T = the run's months (the newcomer: 15, so 750).
 - ``collapsed``: whether the commons collapsed at all.
+
+Institutions (``govsim.institutions``), only in runs that have them (the six metrics above
+stay as they are: ``gain`` counts the harvest alone):
+
+- sanctions: ``gain_before_sanctions`` (= ``gain``) and ``gain_after_sanctions`` (mean over
+  seats of R_i minus what seat i paid to fine others and was fined), and per seat
+  ``sanctions_given_by_agent``, ``sanctions_received_by_agent``, ``sanction_costs_by_agent``,
+  ``fines_by_agent``; counter ``sanctions`` (fines imposed).
+- election: per seat ``leader_months_by_agent`` (harvests it led); counters ``elections``,
+  ``votes`` (valid ones), ``invalid_votes``, ``tied_elections``.
 """
 
 from __future__ import annotations
@@ -41,6 +51,9 @@ from govsim.dynamics import sustainable_total
 PAPER_HORIZON = 12  # the months the paper scores, also in the 15-month newcomer experiment
 METRICS = ("survived", "survival_time", "gain", "efficiency", "equality", "over_usage")
 VARIANTS = ("survival_time_full", "efficiency_full")
+# The institutions' counters, in the summary only for runs that have the institution's events.
+INSTITUTION_COUNTERS = ("elections", "votes", "invalid_votes", "tied_elections", "sanctions")
+INSTITUTION_METRICS = ("gain_before_sanctions", "gain_after_sanctions")  # the sanctions' gains, with intervals
 COUNTERS = (
     "parse_failures", "fallbacks", "invalid_actions", "agent_errors", "llm_calls", "decisions", "prompt_tokens",
     "completion_tokens",
@@ -87,7 +100,40 @@ def episode_metrics(events: Iterable[dict[str, Any]], config: RunConfig) -> dict
         "equality": 1 - sum(abs(a - b) for a in R for b in R) / (2 * n * sum_r) if sum_r else 1.0,
         "over_usage": 100.0 * over / len(harvests) if harvests else 0.0,
         "harvest_by_agent": totals,
+        **institution_metrics(events, config, totals),
     }
+
+
+def institution_metrics(events: list[dict[str, Any]], config: RunConfig, totals: dict[str, int]) -> dict[str, Any]:
+    """The per-seat figures of the institutions the run had (empty without any)."""
+    found: dict[str, Any] = {}
+    seats = {name: 0 for name in totals}
+    if "election" in config.institutions:
+        led = dict(seats)
+        for e in events:
+            if e.get("type") == "limit_announced":
+                led[e["agent"]] = led.get(e["agent"], 0) + 1
+        found["leader_months_by_agent"] = led
+    if "sanctions" in config.institutions:
+        given, received = dict(seats), dict(seats)
+        costs, fines = {n: 0.0 for n in seats}, {n: 0.0 for n in seats}
+        for e in events:
+            if e.get("type") == "sanction":
+                given[e["agent"]] = given.get(e["agent"], 0) + 1
+                received[e["target"]] = received.get(e["target"], 0) + 1
+                costs[e["agent"]] = costs.get(e["agent"], 0.0) + float(e["cost"])
+                fines[e["target"]] = fines.get(e["target"], 0.0) + float(e["fine"])
+        n = len(totals)
+        net = sum(totals.values()) - sum(costs.values()) - sum(fines.values())
+        found.update(
+            gain_before_sanctions=sum(totals.values()) / n if n else 0.0,
+            gain_after_sanctions=net / n if n else 0.0,
+            sanctions_given_by_agent=given,
+            sanctions_received_by_agent=received,
+            sanction_costs_by_agent=costs,
+            fines_by_agent=fines,
+        )
+    return found
 
 
 def call_attempt(event: dict[str, Any]) -> Any:
@@ -104,6 +150,7 @@ def counters(events: Iterable[dict[str, Any]]) -> dict[str, int]:
     ``decisions`` counts first attempts (llm_call with attempt 1), the denominator of the
     parse-failure rate: a parse failure is a decision none of whose attempts parsed.
     """
+    events = list(events)
     kinds = Counter()
     tokens: dict[str, int] = defaultdict(int)
     decisions = 0
@@ -114,7 +161,7 @@ def counters(events: Iterable[dict[str, Any]]) -> dict[str, int]:
             tokens["prompt_tokens"] += int(e.get("prompt_tokens") or 0)
             tokens["completion_tokens"] += int(e.get("completion_tokens") or 0)
             decisions += call_attempt(e) == 1
-    return {
+    found = {
         "parse_failures": kinds["parse_failure"],
         "fallbacks": kinds["fallback"],
         "invalid_actions": kinds["invalid_action"],
@@ -125,3 +172,13 @@ def counters(events: Iterable[dict[str, Any]]) -> dict[str, int]:
         "completion_tokens": tokens["completion_tokens"],
         "resumed": kinds["run_resumed"],
     }
+    if kinds["election"]:
+        found.update(
+            elections=kinds["election"],
+            votes=sum(1 for e in events if e.get("type") == "vote" and e.get("valid") is True),
+            invalid_votes=sum(1 for e in events if e.get("type") == "vote" and e.get("valid") is False),
+            tied_elections=sum(1 for e in events if e.get("type") == "election" and e.get("tie") is True),
+        )
+    if kinds["sanctions_done"]:
+        found["sanctions"] = kinds["sanction"]
+    return found

@@ -4,7 +4,11 @@ published rows (``govsim/published/``).
 
 Reads run directories through ``govsim.runlog`` only. Runs are grouped by scenario,
 experiment, ``model_id`` (the resolved model and backend, so a fake-backend run never
-pools with a real one; older summaries fall back to their ``model``) and agent mix. A
+pools with a real one; older summaries fall back to their ``model``), agent mix and
+(``REPORT_KEYS``) institutions (``none``, ``election``, ``election+sanctions``: a run with
+an institution never pools with one without); runs with sanctions add
+``gain_after_sanctions`` (``gain`` is the harvest, before them), runs with institutions
+their counters (elections, valid and invalid votes, tied elections, sanctions). A
 run leaves the table, with its reason in ``left_out``, when it is unfinished, when its
 summary says ``valid: false`` (its LLM calls kept failing), or when its summary is
 damaged (a field of the wrong type); damaged event lines are listed as that run's
@@ -28,10 +32,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from govsim.metrics import COUNTERS, METRICS, VARIANTS, counters
+from govsim.institutions import label as institutions_label
+from govsim.metrics import COUNTERS, INSTITUTION_COUNTERS, METRICS, VARIANTS, counters
 from govsim.runlog import SUMMARY_FILE, find_runs, read_run
 
 GROUP_KEYS = ("scenario", "experiment", "model_id", "agents")
+REPORT_KEYS = (*GROUP_KEYS, "institutions")  # what govsim report groups by (and a sweep's grid keys)
+INSTITUTION_TABLE_METRICS = ("gain_after_sanctions",)  # in the table where some run has them
 OK, UNFINISHED, INVALID, DAMAGED = "ok", "unfinished", "invalid", "damaged"
 TABLE_METRICS = ("survival_rate", *METRICS[1:], *VARIANTS)  # survived becomes the survival rate (in %)
 PAPER_METRICS = ("survival_rate", "survival_time", "gain", "efficiency", "equality", "over_usage")
@@ -39,7 +46,7 @@ PAPER_METRICS = ("survival_rate", "survival_time", "gain", "efficiency", "equali
 RANGES = {
     "survival_rate": (0.0, 100.0), "survival_time": (0.0, None), "survival_time_full": (0.0, None),
     "gain": (0.0, math.inf), "efficiency": (0.0, 1.0), "efficiency_full": (0.0, 1.0), "equality": (0.0, 1.0),
-    "over_usage": (0.0, 100.0),
+    "over_usage": (0.0, 100.0), "gain_after_sanctions": (-math.inf, math.inf),
 }
 # A variant shown in markdown only where it differs from the paper's metric in some group.
 VARIANT_OF = {"survival_time_full": "survival_time", "efficiency_full": "efficiency"}
@@ -78,6 +85,7 @@ def _run_row(path: Path, keys: list[str]) -> dict[str, Any]:
         "model": model,
         "model_id": usable.get("model_id") or model,
         "agents": _agent_mix(usable.get("agents") or _config_seats(cfg)),
+        "institutions": _institutions(cfg),
         "seed": usable.get("seed", cfg.get("seed")),
         "months": cfg.get("months") if isinstance(cfg.get("months"), int) else None,
         "finished": bool(usable),
@@ -95,9 +103,15 @@ def _run_row(path: Path, keys: list[str]) -> dict[str, Any]:
     metrics, counts = usable.get("metrics", {}), dict(usable.get("counters", {}))
     if usable and "decisions" not in counts:  # summaries before the counter existed
         counts["decisions"] = counters(run.events)["decisions"]
-    row.update({k: metrics.get(k) for k in (*METRICS, *VARIANTS)})
+    row.update({k: metrics.get(k) for k in (*METRICS, *VARIANTS, *INSTITUTION_TABLE_METRICS)})
     row.update({k: counts.get(k, 0) for k in COUNTERS})
+    row.update({k: counts.get(k) for k in INSTITUTION_COUNTERS})  # None: the run had no such institution
     return row
+
+
+def _institutions(cfg: dict[str, Any]) -> str:
+    names = cfg.get("institutions")
+    return institutions_label([str(n) for n in names]) if isinstance(names, list) else institutions_label([])
 
 
 def _config_seats(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -210,11 +224,11 @@ def wilson(successes: int, trials: int) -> tuple[float, float]:
     return _clip(ci.low, 0.0, 1.0), _clip(ci.high, 0.0, 1.0)
 
 
-def summary_table(frame: pd.DataFrame, by: Iterable[str] = GROUP_KEYS) -> pd.DataFrame:
+def summary_table(frame: pd.DataFrame, by: Iterable[str] = REPORT_KEYS) -> pd.DataFrame:
     """Per group of ok runs: runs, each metric's mean with ``_low``/``_high`` (its interval)
     and ``_ci`` (half the interval's width), the parse-failure rate (parse failures per
     decision) and the fallback counters."""
-    by = [k for k in by if k in frame.columns]
+    by = [k for k in dict.fromkeys(by) if k in frame.columns]  # a sweep's grid may name a default key again
     done = frame[frame["status"] == OK].copy() if "status" in frame.columns else frame[frame["finished"]].copy()
     if done.empty:
         return pd.DataFrame(columns=[*by, "runs"])
@@ -224,7 +238,8 @@ def summary_table(frame: pd.DataFrame, by: Iterable[str] = GROUP_KEYS) -> pd.Dat
         row: dict[str, Any] = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         row["runs"] = len(group)
         longest = float(group["months"].max()) if "months" in group and group["months"].notna().any() else math.inf
-        for metric in (m for m in TABLE_METRICS if m in group.columns):
+        present = [m for m in INSTITUTION_TABLE_METRICS if m in done.columns and done[m].notna().any()]
+        for metric in (m for m in (*TABLE_METRICS, *present) if m in group.columns):
             if metric == "survival_rate":
                 low, high = wilson(int(group["survived"].astype(bool).sum()), len(group))
                 mean, low, high = float(group[metric].mean()), 100 * low, 100 * high
@@ -236,6 +251,8 @@ def summary_table(frame: pd.DataFrame, by: Iterable[str] = GROUP_KEYS) -> pd.Dat
         row["parse_failure_rate"] = float(group["parse_failures"].sum() / decisions) if decisions else math.nan
         for counter in ("parse_failures", "fallbacks", "invalid_actions", "agent_errors", "llm_calls", "decisions"):
             row[counter] = int(group[counter].sum())
+        for counter in (c for c in INSTITUTION_COUNTERS if c in done.columns and done[c].notna().any()):
+            row[counter] = int(group[counter].fillna(0).sum())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -287,7 +304,7 @@ def group_label(key: Any) -> str:
     return " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
 
 
-def km_curves(frame: pd.DataFrame, by: Iterable[str] = GROUP_KEYS) -> pd.DataFrame:
+def km_curves(frame: pd.DataFrame, by: Iterable[str] = REPORT_KEYS) -> pd.DataFrame:
     """Kaplan–Meier survival of the commons per group, month by month (ok runs).
 
     A run is an observed collapse at its ``survival_time``, or censored there when it
@@ -297,7 +314,7 @@ def km_curves(frame: pd.DataFrame, by: Iterable[str] = GROUP_KEYS) -> pd.DataFra
     from lifelines import KaplanMeierFitter
 
     columns = ["group", "month", "survival", "ci_low", "ci_high"]
-    by = [k for k in by if k in frame.columns]
+    by = [k for k in dict.fromkeys(by) if k in frame.columns]
     done = frame[frame["finished"]] if "finished" in frame.columns else frame
     if "status" in done.columns:
         done = done[done["status"] == OK]
@@ -371,7 +388,7 @@ def compare_table(table: pd.DataFrame, model: str) -> pd.DataFrame:
     label = paper_label(model)
     rows = published_rows(label)
     out = []
-    keys = [k for k in table.columns if k in (*GROUP_KEYS, "network")] if not table.empty else []
+    keys = [k for k in table.columns if k in (*REPORT_KEYS, "network")] if not table.empty else []
     for group in table.to_dict("records"):
         ours = {k: group[k] for k in keys}
         ours.update(source="govsim", runs=str(group["runs"]))
