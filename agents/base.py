@@ -9,6 +9,28 @@ are read, and the others should return ``{}``. It reads the observation of
 its action counts as missing. Agents are async so that the runner can have
 every agent of every episode waiting on the inference layer at once.
 
+The keys of each phase (``Phase(int(observation["phase"]))``, or ``info["phase"]`` as a label):
+
+- HARVEST: ``harvest`` (an amount 0..stock).
+- DISCUSSION (the speaker): ``utterance`` (text), ``end_conversation`` (0/1),
+  ``next_speaker`` (a name of ``info["names"]`` or a seat index).
+- SUMMARY (the scribe): ``summary`` (text), ``agreed_limit`` (an amount, -1 for none).
+- REFLECTION: ``reflection`` (text).
+
+With institutions on (config ``institutions``, ``govsim.institutions``), more phases:
+
+- AGENDA (election; the candidates, ``info["candidates"]``): ``agenda_limit`` (the limit it
+  would set, -1 for none) and ``agenda`` (a sentence); keys in ``govsim.institutions.election``.
+- VOTE (election; everyone): ``vote``: a candidate's name or seat index (``info["agendas"]``
+  lists them with their limits); anything else is an invalid vote, recorded.
+- SANCTION (sanctions; everyone): ``sanction``: whom to fine, a list of names (of
+  ``info["sanctionable"]``, those seen over the limit), one name, or a 0/1 mask in seat
+  order; ``[]`` fines nobody. Each fine costs ``info["sanction_cost"]`` and takes
+  ``info["sanction_fine"]`` from the one fined (``govsim.institutions.sanctions``).
+
+Under an election ``info["leader"]`` names the leader, who speaks first and is the scribe;
+the observation's ``agreed_limit`` is then its limit.
+
 Register a type with ``@register("name")``, or from another package through the
 ``govsim.agents`` entry-point group (``name = "module:Class"``); a config then names it
 per seat (``agents: [{name: Kate, type: name, model: ..., persona: ...}]``).
