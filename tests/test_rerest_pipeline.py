@@ -1,129 +1,212 @@
-"""Re-ReST without a real model: decisions read from fake run logs, sampling and reflection
-through FakeLLM, the training sets, stage checkpoints and resuming, the summary table."""
+"""Re-ReST without a real model: decisions read from run logs of real episodes (the runner,
+generative agents on the fake backend), sampling, reflection and the fixed-input evaluation
+through FakeLLM, the training sets, stage checkpoints and resuming, the summary tables."""
 
 import asyncio
 import csv
 import json
+import re
 
 import pytest
+from scipy import stats
 
 from govsim import config as run_config
-from govsim import scenarios
-from govsim.config import ConfigError
+from govsim import runner, scenarios
+from govsim.config import ConfigError, LLMConfig
+from govsim.llm import LLMPool
+from govsim.llm.base import Completion
 from govsim.llm.fake import FakeLLM
 from govsim.rerest import config as rerest_config
-from govsim.rerest import datasets, pipeline
+from govsim.rerest import datasets, fixed, pipeline
 from govsim.rerest.config import ReflectionSpec, SamplingSpec
 from govsim.rerest.decisions import from_run
 from govsim.rerest.reflect import reflect
+from govsim.rerest.reply import Reader
 from govsim.rerest.sample import draw_samples, scored_row
 from govsim.rerest.stages import STAGES_FILE, Stages, read_jsonl
-from govsim.rerest.summary import COLUMNS
-from govsim.rerest.texts import Texts
-from govsim.runlog import RunWriter
+from govsim.rerest.summary import COLUMNS, LOSS_COLUMNS
+from govsim.rerest.texts import Texts, load_templates
+from govsim.runlog import read_run
 
 TEXTS = Texts(scenarios.load("fishery"))
+SEATS = [{"name": n, "params": {"embedder": "hash", "importance": 5}} for n in ("John", "Kate")]
+TALK = {  # the town hall's calls (default experiment)
+    "converse": " I suggest we each take at most 9 tons.\n",
+    "converse_end": "no",
+    "converse_next": "Kate",
+    "summarize": "They agreed that each takes at most 9 tons",
+    "summarize_limit": "Everyone said 9 tons, so the limit is 9",
+}
 
 
-def prompt(agent, month):
-    return [{"role": "system", "content": f"You are {agent}."}, {"role": "user", "content": f"Month {month}: how many tons?"}]
+def continuation(request):
+    """Whether the request continues an open assistant turn (the number after 'Answer: ')."""
+    return request.messages[-1]["role"] == "assistant"
 
 
-def llm_call(agent, month, purpose="harvest", attempt=1, text="Answer: 10 tons.", adapter=None):
-    return {
-        "type": "llm_call", "agent": agent, "month": month, "adapter": adapter, "messages": prompt(agent, month),
-        "text": text, "tags": {"agent": agent, "purpose": purpose, "month": month, "attempt": attempt},
-    }
+def script(request):
+    """Episodes: the base model takes 40 (the lake collapses in month 2), an adapter 5.
+    Samples: k=0 takes 5 (passes), k=1 takes 50. Corrections: 5 for John, 99 for Kate.
+    Fixed inputs: the rerest adapter 5, the others as the samples."""
+    tags, adapter = request.tag_dict, request.adapter
+    purpose = tags.get("purpose")
+    if purpose in TALK:
+        if purpose == "summarize_limit" and continuation(request):
+            return "9"
+        return TALK[purpose]
+    if purpose == "rerest_reflect" and not continuation(request):
+        return "Fewer this time."
+    if purpose in ("harvest", "rerest_sample", "rerest_eval") and not continuation(request):
+        return "I think it over."
+    if purpose == "harvest_amount":
+        return "5" if adapter else "40"
+    if purpose == "rerest_reflect":
+        return "5" if "John" in tags["decision"] else "99"
+    if purpose == "rerest_eval" and adapter and adapter.endswith("rerest"):
+        return "5"
+    return "5" if tags.get("k") in (0, "greedy") else "50"
 
 
-def fake_run(path, seed=0, adapter=None, survived=False):
-    """A run log as the runner writes it: two agents, two months, a limit agreed in month 1."""
-    cfg = run_config.resolve(overrides={"agents": "generative*2", "months": 2, "seed": seed})
-    cfg = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"adapter": adapter})})
-    writer = RunWriter(path)
-    writer.open(cfg.dump())
-    for event in [
-        {"type": "run_started"},
-        {"type": "month_started", "month": 1, "stock": 100, "agents": ["John", "Kate"], "threshold": 25},
-        llm_call("John", 1, text="I take many. Answer: 60 tons.", adapter=adapter),
-        llm_call("John", 1, attempt=2, text="Answer: 60 tons.", adapter=adapter),  # a retry: not a new decision
-        llm_call("Kate", 1, text="Answer: 20 tons.", adapter=adapter),
-        llm_call("Kate", 1, purpose="converse", text="Response: hi", adapter=adapter),
-        {"type": "summary", "month": 1, "agent": "John", "text": "at most 15", "agreed_limit": 15},
-        {"type": "month_started", "month": 2, "stock": 40, "agents": ["John", "Kate"], "threshold": 10},
-        llm_call("John", 2, text="Answer: 12", adapter=adapter),
-        {"type": "run_ended", "month": 2, "collapsed": not survived},
-    ]:
-        writer.append(event)
-    writer.finish({"metrics": {"survived": survived, "survival_time": 2, "gain": 30.0}, "counters": {}})
+def episode(path, seed=0, experiment="no_communication", reply=script, months=2):
+    cfg = run_config.resolve(experiment, overrides={
+        "agents": [dict(s) for s in SEATS], "agent": "generative", "months": months, "seed": seed,
+        "llm": {"backend": "fake"},
+    })
+    fake = FakeLLM(reply)
+    runner.run(cfg, path, pool=LLMPool(LLMConfig(backend="fake"), factory=lambda *a: fake))
     return path
 
 
 def test_decisions_are_read_from_the_run_log(tmp_path):
-    decisions = from_run(fake_run(tmp_path / "seed0"))
-    assert [(d.id, d.reply) for d in decisions] == [
-        ("seed0/m1/John", "I take many. Answer: 60 tons."),
-        ("seed0/m1/Kate", "Answer: 20 tons."),
-        ("seed0/m2/John", "Answer: 12"),
-    ]
-    first, _, last = decisions
-    assert (first.state.stock, first.state.n_agents, first.state.threshold, first.state.limit) == (100, 2, 25, None)
-    assert (last.state.stock, last.state.threshold, last.state.limit) == (40, 10, 15)  # the limit agreed in month 1
-    assert first.messages == prompt("John", 1)
-    assert first.outcome == {"survived": False, "survival_time": 2, "gain": 30.0}
+    path = episode(tmp_path / "seed0", experiment="default", reply=lambda r: "12" if r.tag_dict.get("purpose") == "harvest_amount" else script(r))
+    run = read_run(path)
+    decisions = from_run(path)
+    assert [d.id for d in decisions] == ["seed0/m1/John", "seed0/m1/Kate", "seed0/m2/John", "seed0/m2/Kate"]
+    first, _, third, _ = decisions
+    asked = next(e for e in run.of_type("llm_call") if e["purpose"] == "harvest" and e["agent"] == "John")
+    assert first.messages == asked["messages"] and [m["role"] for m in first.messages] == ["user"]
+    assert first.reply == "I think it over.\nAnswer: 12" and first.amount == 12
+    started = run.of_type("month_started")
+    assert (first.state.stock, first.state.n_agents, first.state.threshold, first.state.limit) == (
+        started[0]["stock"], 2, started[0]["threshold"], None
+    )
+    assert run.of_type("summary")[0]["agreed_limit"] == 9
+    assert (third.state.stock, third.state.threshold, third.state.limit) == (started[1]["stock"], started[1]["threshold"], 9)
+    metrics = run.summary["metrics"]
+    assert first.outcome == {k: metrics[k] for k in ("survived", "survival_time", "gain")}
     assert type(first).from_json(json.loads(json.dumps(first.to_json()))) == first
 
 
-def fake_replies(request):
-    """Agent samples: k=0 passes, k=1 over-harvests; corrections pass for John only."""
-    tags = request.tag_dict
-    if tags["purpose"] == "rerest_reflect":
-        return "Fewer this time. Answer: 5 tons." if "John" in tags["decision"] else "Still many. Answer: 99"
-    return "Answer: 5 tons." if tags.get("k", 0) == 0 else "Answer: 50 tons."
-
-
 def test_samples_reflections_and_training_sets(tmp_path):
-    decisions = {d.id: d for d in from_run(fake_run(tmp_path / "seed0"))}
-    llm = FakeLLM(fake_replies)
-    samples = asyncio.run(draw_samples(llm, list(decisions.values()), SamplingSpec(k=2), "/a/dapter", TEXTS, progress=False))
-    assert len(samples) == 6 and all(r.adapter == "/a/dapter" for r in llm.requests)
-    assert [s["passed"] for s in samples] == [True, False] * 3
+    decisions = {d.id: d for d in from_run(episode(tmp_path / "seed0"))}
+    assert len(decisions) == 4
+    llm = FakeLLM(script)
+    reader = Reader(budget=512)
+    samples = asyncio.run(draw_samples(llm, list(decisions.values()), SamplingSpec(k=2), "/a/dapter", TEXTS, reader, 512, progress=False))
+    assert len(samples) == 8 and all(r.adapter == "/a/dapter" for r in llm.requests)
+    assert [s["passed"] for s in samples] == [True, False] * 4
+    assert samples[0]["text"] == "I think it over.\nAnswer: 5"
+    answer_request = next(r for r in llm.requests if continuation(r))
+    assert answer_request.messages[-1]["content"] == "I think it over.\nAnswer: "
+    assert answer_request.constraint.regex == "(0|[1-9][0-9]{0,2})" and answer_request.sampling.max_tokens == 4
+    reasoning = next(r for r in llm.requests if not continuation(r))
+    assert "Answer:" in reasoning.sampling.stop and reasoning.sampling.temperature == 0.7
     assert samples[1]["kind"] == "collapse" and "If all 2 did as you did, 100 tons" in samples[1]["feedback"]
-    assert samples[0]["outcome"]["survival_time"] == 2
 
-    reflections = asyncio.run(reflect(llm, decisions, samples, ReflectionSpec(), None, TEXTS, progress=False))
-    assert [(r["decision"], r["passed"]) for r in reflections] == [
-        ("seed0/m1/John", True), ("seed0/m1/Kate", False), ("seed0/m2/John", True)
+    llm.requests.clear()
+    reflections = asyncio.run(reflect(llm, decisions, samples, ReflectionSpec(), None, TEXTS, reader, progress=False))
+    assert [(r["decision"].split("/", 1)[1], r["passed"]) for r in reflections] == [
+        ("m1/John", True), ("m1/Kate", False), ("m2/John", True), ("m2/Kate", False)
     ]
-    assert reflections[0]["failed_text"] == "Answer: 50 tons." and "You chose 50 tons" in reflections[0]["failed_feedback"]
-    reflect_prompt = llm.requests[-3].messages[1]["content"]
-    assert "Month 1: how many tons?" in reflect_prompt and "Answer: 50 tons." in reflect_prompt
+    assert reflections[0]["text"] == "Fewer this time.\nAnswer: 5"
+    assert reflections[0]["failed_text"] == "I think it over.\nAnswer: 50"
+    assert "You chose 50 tons" in reflections[0]["failed_feedback"]
+    prompt = llm.requests[0].messages[1]["content"]
+    assert decisions["seed0/m1/John"].messages[0]["content"] in prompt and "Answer: 50" in prompt
+    assert llm.requests[0].sampling.max_tokens == ReflectionSpec().max_tokens
 
     d_m = datasets.agent_examples(decisions, samples, "sample")
     d_r = datasets.agent_examples(decisions, reflections, "correction")
-    assert len(d_m) == 3 and len(d_r) == 2
-    assert d_m[0]["prompt"] == prompt("John", 1)
-    assert d_m[0]["completion"] == [{"role": "assistant", "content": "Answer: 5 tons."}]
+    assert len(d_m) == 4 and len(d_r) == 2
+    assert d_m[0]["prompt"] == decisions["seed0/m1/John"].messages
+    assert d_m[0]["completion"] == [{"role": "assistant", "content": "I think it over.\nAnswer: 5"}]
     reflector = datasets.reflector_examples(decisions, samples, reflections, TEXTS)
-    assert sorted(r["source"] for r in reflector) == ["correction"] * 2 + ["sample_pair"] * 3
+    assert sorted(r["source"] for r in reflector) == ["correction"] * 2 + ["sample_pair"] * 4
     pair = next(r for r in reflector if r["source"] == "sample_pair")
-    assert "Answer: 50 tons." in pair["prompt"][1]["content"] and pair["completion"][0]["content"] == "Answer: 5 tons."
-    assert len(datasets.unique(d_m + d_m)) == 3
+    assert "Answer: 50" in pair["prompt"][1]["content"] and pair["completion"][0]["content"].endswith("Answer: 5")
+    assert len(datasets.unique(d_m + d_m)) == 4
 
 
-# ---------------------------------------------------------------- the whole pipeline, faked
+class Cutting(FakeLLM):
+    """A fake backend that honours max_tokens (whitespace tokens) and says when it cut."""
+
+    async def complete(self, request):
+        done = await super().complete(request)
+        words = done.text.split(" ")
+        if len(words) > request.sampling.max_tokens:
+            return Completion(" ".join(words[: request.sampling.max_tokens]), done.prompt_tokens,
+                              request.sampling.max_tokens, 0.0, "fake", "fake", finish_reason="length")
+        return done
 
 
-class FakePool:
-    def __init__(self):
-        self.llm = FakeLLM(fake_replies)
-        self.closed = 0
+def test_a_correction_passes_only_as_a_first_reply_within_the_agents_budget(tmp_path):
+    decisions = {d.id: d for d in from_run(episode(tmp_path / "seed0"))}
+    john = decisions["seed0/m1/John"]
+    failed = [scored_row(john, "I take lots.\nAnswer: 60", TEXTS, Reader(), k=0)]
+    long = "I take less this month. The lake must last for all of us. And then I keep talking on"
 
-    def get(self, llm_config, model=None, backend=None):
-        return self.llm
+    def replies(request):
+        return "4" if continuation(request) else long
 
-    async def aclose(self):  # engines are shut down for training, started again on demand
-        self.closed += 1
+    llm = Cutting(replies)
+    spec = ReflectionSpec(max_tokens=14)
+    tight, roomy = Reader(budget=8), Reader(budget=40)
+    row = asyncio.run(reflect(llm, decisions, failed, spec, None, TEXTS, tight, progress=False))[0]
+    # cut at 14 tokens, kept to its two full sentences, then the constrained answer
+    assert row["text"] == "I take less this month. The lake must last for all of us.\nAnswer: 4" and row["trimmed"]
+    assert not row["passed"] and row["kind"] == "over_budget"  # 14 tokens before the marker: over a budget of 8
+    assert "within 8 tokens" in row["feedback"]
+    assert asyncio.run(reflect(llm, decisions, failed, spec, None, TEXTS, roomy, progress=False))[0]["passed"]
+
+    # without the constraint: one free reply, read the agent's way and put in its form
+    free = FakeLLM(lambda r: "I take less. Answer: 5 tons. Then I rest. Answer: 30")
+    row = asyncio.run(reflect(free, decisions, failed, ReflectionSpec(constrain_answer=False), None, TEXTS, roomy, progress=False))[0]
+    assert row["text"] == "I take less.\nAnswer: 5" and row["passed"]  # the first marker counts, as the agent's stop
+    assert free.requests[0].constraint is None and not free.requests[0].sampling.stop
+    unread = FakeLLM(lambda r: "I would take five tons.")
+    row = asyncio.run(reflect(unread, decisions, failed, ReflectionSpec(constrain_answer=False), None, TEXTS, roomy, progress=False))[0]
+    assert row["kind"] == "unparsed" and row["text"] == "I would take five tons."
+
+
+def test_the_reflection_prompt_gives_no_example_amount():
+    reflection = load_templates(None)["reflection"]
+    assert not re.search(r"\d", reflection["system"] + reflection["user"])
+    messages = TEXTS.reflection_messages([{"role": "user", "content": "How many?"}], "Answer: 40", "You chose 40 tons.")
+    assert "Answer:" in messages[1]["content"] and "first person" in messages[1]["content"]
+
+
+def test_the_fixed_input_evaluation(tmp_path):
+    decisions = from_run(episode(tmp_path / "seed100", seed=100))
+    reader, spec = Reader(budget=512), SamplingSpec(k=3)
+    base_llm = FakeLLM(script)
+    base = asyncio.run(fixed.answer(base_llm, decisions, spec, None, TEXTS, reader, 512, progress=False))
+    assert len(base) == 4 * 4 and sum(r["k"] == "greedy" for r in base) == 4
+    greedy = [r for r in base_llm.requests if r.tag_dict["k"] == "greedy" and not continuation(r)]
+    assert len(greedy) == 4 and {r.sampling.temperature for r in greedy} == {0.0}
+    summary = fixed.summarize(base)
+    low, high = stats.binomtest(4, 12).proportion_ci(method="wilson")  # k=0 passes: 4 of 12 sampled replies
+    assert summary["sampled"] == {"n": 12, "passed": 4, "rate": 4 / 12, "low": pytest.approx(low), "high": pytest.approx(high)}
+    assert summary["greedy"]["passed"] == 4 and summary["prompts"] == 4
+    assert summary["amounts"] == {"counts": {"5": 4, "50": 8}, "quartiles": [5.0, 50.0, 50.0]}
+    assert summary["kinds"] == {"collapse": 8, "passed": 4}
+
+    worse = asyncio.run(fixed.answer(FakeLLM(lambda r: "60" if continuation(r) else "Hm."), decisions, spec, "/x", TEXTS, reader, 512, progress=False))
+    paired = fixed.summarize(worse, base)["vs_base"]
+    assert (paired["compared"], paired["differ"], paired["gained"], paired["lost"]) == (4, 4, 0, 4)
+    assert paired["p"] == pytest.approx(stats.binomtest(0, 4).pvalue)
+
+
+# ---------------------------------------------------------------- the whole pipeline, on the fake backend
 
 
 class Boom(Exception):
@@ -132,122 +215,170 @@ class Boom(Exception):
 
 @pytest.fixture
 def faked(monkeypatch):
-    """Episodes write fake run logs; training writes an adapter folder. Counts every call."""
-    calls = {"play": 0, "train": [], "fail_on": None, "objectives": {}}
+    """Training writes an adapter folder and a record as train_lora does. Counts every call."""
+    calls = {"train": [], "fail_on": None, "objectives": {}, "init": {}, "heldout": {}}
 
-    async def play(pool, jobs, progress=True):
-        calls["play"] += 1
-        for cfg, path in jobs:
-            if not (path / "summary.json").exists():
-                fake_run(path, seed=cfg.seed, adapter=cfg.llm.adapter, survived=cfg.llm.adapter is not None)
-
-    def train(model, data, adapter, spec, progress=True, objective="sft"):
-        name = adapter.name
-        calls["objectives"][name] = objective
+    def train(model, data, adapter, spec, progress=True, objective="sft", init=None, heldout=None):
+        name = f"{adapter.parent.parent.name}/{adapter.name}"
+        calls["objectives"][name], calls["init"][name] = objective, init
+        calls["heldout"][name] = len(read_jsonl(heldout))
         if calls["fail_on"] == name:
             calls["fail_on"] = None
             raise Boom(name)
         calls["train"].append(name)
-        rows = read_jsonl(data)
         adapter.mkdir(parents=True)
         (adapter / "adapter_config.json").write_text("{}")
-        return {"examples": len(rows), "too_long": 0, "tokens": 1, "adapter": str(adapter), "steps": 1,
-                "epochs": 1, "first_loss": 2.0, "last_loss": 1.0, "train_loss": 1.5, "train_s": 0.1}
+        return {"examples": len(read_jsonl(data)), "too_long": 0, "tokens": 1, "adapter": str(adapter), "init": init,
+                "heldout_examples": 1, "heldout_too_long": 0, "steps": 2, "epochs": 2.0, "first_loss": 2.0,
+                "last_loss": 1.0, "train_loss": 1.5, "train_s": 0.1,
+                "epoch_losses": [{"epoch": 1, "loss": 1.8, "steps": 1}, {"epoch": 2, "loss": 1.2, "steps": 1}],
+                "heldout_losses": [{"epoch": 0.0, "loss": 2.5}, {"epoch": 1.0, "loss": 2.0}, {"epoch": 2.0, "loss": 1.7}]}
 
-    monkeypatch.setattr(pipeline.evaluate, "play", play)
     monkeypatch.setattr(pipeline, "train_lora", train)
     monkeypatch.setattr(pipeline, "resolve_model", lambda name: name)
     return calls
 
 
+class Pool(LLMPool):
+    """The real pool over one FakeLLM; counts how often its engines were shut down."""
+
+    def __init__(self):
+        self.fake = FakeLLM(script)
+        super().__init__(LLMConfig(backend="fake"), factory=lambda *a: self.fake)
+        self.closed = 0
+
+    async def aclose(self):
+        self.closed += 1
+        await super().aclose()
+
+
 def small_config(tmp_path, **extra):
     return rerest_config.load(overrides={
         "out": str(tmp_path / "out"), "train_seeds": [0], "eval_seeds": [100, 101],
-        "run": {"months": 2, "n_agents": 2}, "sampling.k": 2, "adapter_check": 2, **extra,
+        "run": {"months": 2, "experiment": "no_communication", "agents": [dict(s) for s in SEATS],
+                "llm": {"backend": "fake"}},
+        "sampling.k": 2, **extra,
     })
 
 
 def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     config = small_config(tmp_path)
-    faked["fail_on"] = "rerest"
+    faked["fail_on"] = "iter1/rerest"
     with pytest.raises(Boom):
-        asyncio.run(pipeline.run_experiment(config, progress=False, pool=FakePool()))
+        asyncio.run(pipeline.run_experiment(config, progress=False, pool=Pool()))
     done = json.loads((tmp_path / "out" / STAGES_FILE).read_text())
     assert set(done) == {
-        "i1.episodes.base", "i1.sample.base", "i1.reflect", "i1.datasets", "i1.train.reflector", "i1.train.self_training"
+        "i1.episodes.base", "base.episodes", "i1.sample.base", "base.fixed", "i1.reflect", "i1.datasets",
+        "i1.train.reflector", "i1.train.self_training",
     }
-    assert faked["train"] == ["reflector", "self_training"] and faked["play"] == 1
+    assert faked["train"] == ["iter1/reflector", "iter1/self_training"]
 
-    pool = FakePool()
+    pool = Pool()
     path = asyncio.run(pipeline.run_experiment(config, progress=False, pool=pool))
-    assert faked["train"] == ["reflector", "self_training", "rerest"]  # nothing was trained twice
-    assert faked["play"] == 2  # the sampling episodes were not played again; evaluation was
-    assert not any(r.tag_dict["purpose"] in ("rerest_sample", "rerest_reflect") for r in pool.llm.requests)
+    assert faked["train"] == ["iter1/reflector", "iter1/self_training", "iter1/rerest"]  # nothing was trained twice
+    purposes = {r.tag_dict["purpose"] for r in pool.fake.requests}
+    assert not purposes & {"rerest_sample", "rerest_reflect"}  # sampling and reflection were not redone
     assert pool.closed == 1  # before the training that was left
-
     out = tmp_path / "out"
-    data = out / "iter1" / "data"
-    assert {p.name for p in data.iterdir()} == {
+    assert {p.name for p in (out / "iter1" / "data").iterdir()} == {
         "d_m.jsonl", "d_r.jsonl", "agent_rerest.jsonl", "agent_self_training.jsonl", "reflector.jsonl"
     }
-    assert len(read_jsonl(data / "agent_rerest.jsonl")) == 5 and len(read_jsonl(data / "agent_self_training.jsonl")) == 3
+    assert len(read_jsonl(out / "iter1" / "data" / "agent_rerest.jsonl")) == 6  # 4 passing samples + 2 corrections
+
+    # every method answered the same prompts: the base model's harvests on the held-out seeds
+    prompts = {r["decision"] for r in read_jsonl(out / "fixed" / "base.jsonl")}
+    assert prompts == {d["id"] for d in read_jsonl(out / "fixed" / "decisions.jsonl")} and len(prompts) == 8
+    for method in ("self_training", "rerest"):
+        assert {r["decision"] for r in read_jsonl(out / "iter1" / "fixed" / f"{method}.jsonl")} == prompts
+    # held-out rows from the base model's passing replies reached every training
+    assert faked["heldout"]["iter1/rerest"] == json.loads((out / STAGES_FILE).read_text())["base.fixed"]["result"]["heldout"]["agent"] > 0
+
     rows = list(csv.DictReader(open(out / "rerest_summary.csv")))
     assert list(rows[0]) == COLUMNS
     assert [(r["iteration"], r["method"], r["runs"]) for r in rows] == [
         ("0", "base", "2"), ("1", "self_training", "2"), ("1", "rerest", "2")
     ]
-    assert float(rows[2]["survival_rate"]) == 100.0 and float(rows[0]["survival_rate"]) == 0.0
-    assert float(rows[2]["reflection_pass_rate"]) == pytest.approx(2 / 3) and rows[0]["reflection_pass_rate"] == ""
-    checks = json.loads((out / STAGES_FILE).read_text())["i1.check"]["result"]
+    base, self_training, rerest = rows
+    assert float(rerest["survival_rate"]) == 100.0 and float(base["survival_rate"]) == 0.0
+    assert float(rerest["reflection_pass_rate"]) == pytest.approx(0.5) and base["reflection_pass_rate"] == ""
+    assert float(rerest["sample_pass_rate"]) == 1.0 and float(base["sample_pass_rate"]) == pytest.approx(0.5)
+    assert base["sample_n"] == "16" and base["greedy_n"] == "8" and float(base["greedy_pass_rate"]) == 1.0
+    assert float(base["sample_pass_rate_low"]) < 0.5 < float(base["sample_pass_rate_high"])
+    assert (rerest["train_loss"], rerest["heldout_loss"]) == ("1.2", "1.7") and base["train_loss"] == ""
+    losses = list(csv.DictReader(open(out / "rerest_losses.csv")))
+    assert list(losses[0]) == LOSS_COLUMNS and len(losses) == 3 * 3  # 3 adapters, epochs 0-2
+
+    stages = json.loads((out / STAGES_FILE).read_text())
     rerest_adapter = str(out / "iter1" / "adapters" / "rerest")
-    assert checks["rerest"]["logged_adapters"] == {rerest_adapter: 10} and checks["base"]["logged_adapters"] == {"none": 10}
-    assert checks["rerest"]["greedy"] == {"compared": 2, "differ": 0}  # FakeLLM ignores adapters
+    checks = stages["i1.check"]["result"]
+    assert checks["rerest"]["logged_adapters"] == {rerest_adapter: 16} and checks["base"]["logged_adapters"] == {"none": 16}
+    vs_base = stages["i1.fixed.rerest"]["result"]["vs_base"]
+    assert (vs_base["compared"], vs_base["gained"], vs_base["lost"]) == (8, 0, 0)
     markdown = path.read_text()
-    assert "| iteration | method | runs | survival_rate |" in markdown and "## Iteration 1" in markdown
+    for part in ("## Fixed inputs: the same 8 held-out prompts", "| 0 | base | 50.0% (8/16)", "## Episodes on the held-out seeds",
+                 "## Iteration 1", "dropped: collapse 2", "training loss per epoch 1.8 -> 1.2", "## Stage times (s)"):
+        assert part in markdown, part
 
-    again = asyncio.run(pipeline.run_experiment(config, progress=False, pool=FakePool()))
-    assert again.read_text() == markdown and faked["play"] == 2
+    again = asyncio.run(pipeline.run_experiment(config, progress=False, pool=Pool()))
+    assert again.read_text() == markdown
 
 
-def test_a_second_iteration_samples_each_method_from_its_own_adapter(tmp_path, faked):
+def test_a_second_iteration_goes_on_from_the_first_ones_adapters(tmp_path, faked):
     config = small_config(tmp_path, iterations=2)
-    asyncio.run(pipeline.run_experiment(config, progress=False, pool=FakePool()))
-    stages = json.loads((tmp_path / "out" / STAGES_FILE).read_text())
-    assert {"i2.sample.rerest1", "i2.sample.self_training1", "i2.reflect"} <= set(stages)
-    samples = read_jsonl(tmp_path / "out" / "iter2" / "samples" / "rerest1" / "samples.jsonl")
-    assert {s["adapter"] for s in samples} == {str(tmp_path / "out" / "iter1" / "adapters" / "rerest")}
+    asyncio.run(pipeline.run_experiment(config, progress=False, pool=Pool()))
+    out = tmp_path / "out"
+    stages = json.loads((out / STAGES_FILE).read_text())
+    assert {"i2.sample.rerest1", "i2.sample.self_training1", "i2.reflect", "i2.fixed.rerest", "i2.eval.rerest"} <= set(stages)
+    samples = read_jsonl(out / "iter2" / "samples" / "rerest1" / "samples.jsonl")
+    assert {s["adapter"] for s in samples} == {str(out / "iter1" / "adapters" / "rerest")}
     assert stages["i2.reflect"]["result"]["reflector"] == "reflector1"
-    rows = list(csv.DictReader(open(tmp_path / "out" / "rerest_summary.csv")))
-    assert [(r["iteration"], r["method"]) for r in rows][-2:] == [("2", "self_training"), ("2", "rerest")]
+    for name in ("reflector", "self_training", "rerest"):
+        assert faked["init"][f"iter1/{name}"] is None
+        assert faked["init"][f"iter2/{name}"] == str(out / "iter1" / "adapters" / name)
+    rows = list(csv.DictReader(open(out / "rerest_summary.csv")))
+    assert [(r["iteration"], r["method"]) for r in rows] == [
+        ("0", "base"), ("1", "self_training"), ("1", "rerest"), ("2", "self_training"), ("2", "rerest")
+    ]
+    assert "- iteration 2:" in (out / "rerest_summary.md").read_text()
 
 
-def test_the_dpo_variant_trains_on_preference_pairs_and_is_evaluated(tmp_path, faked):
-    asyncio.run(pipeline.run_experiment(small_config(tmp_path, dpo=True), progress=False, pool=FakePool()))
+def test_the_dpo_variant_and_transfer_to_other_scenarios(tmp_path, faked):
+    config = small_config(tmp_path, dpo=True, transfer=["pasture"])
+    asyncio.run(pipeline.run_experiment(config, progress=False, pool=Pool()))
     out = tmp_path / "out"
     pairs = read_jsonl(out / "iter1" / "data" / "dpo.jsonl")
-    # 2 passing corrections over their failed samples + 3 failed samples under a passing one
-    assert sorted(p["source"] for p in pairs) == ["correction"] * 2 + ["sample_pair"] * 3
+    # 2 passing corrections over their failed samples + 4 failed samples under a passing one
+    assert sorted(p["source"] for p in pairs) == ["correction"] * 2 + ["sample_pair"] * 4
     first = next(p for p in pairs if p["source"] == "correction")
-    assert first["chosen"][0]["content"] == "Fewer this time. Answer: 5 tons."
-    assert first["rejected"][0]["content"] == "Answer: 50 tons." and first["prompt"] == prompt("John", 1)
-    assert faked["objectives"] == {"reflector": "sft", "self_training": "sft", "rerest": "sft", "dpo": "dpo"}
+    assert first["chosen"][0]["content"] == "Fewer this time.\nAnswer: 5" and first["rejected"][0]["content"].endswith("Answer: 50")
+    assert faked["objectives"] == {"iter1/reflector": "sft", "iter1/self_training": "sft", "iter1/rerest": "sft", "iter1/dpo": "dpo"}
     rows = list(csv.DictReader(open(out / "rerest_summary.csv")))
     assert [(r["method"], r["runs"]) for r in rows] == [("base", "2"), ("self_training", "2"), ("rerest", "2"), ("dpo", "2")]
-    assert (out / "iter1" / "eval" / "dpo" / "seed100" / "summary.json").exists()
+
+    transfer = list(csv.DictReader(open(out / "rerest_transfer.csv")))
+    assert [(r["scenario"], r["method"], r["runs"]) for r in transfer] == [
+        ("pasture", "base", "2"), ("pasture", "self_training", "2"), ("pasture", "rerest", "2"), ("pasture", "dpo", "2")
+    ]
+    pasture = read_run(out / "transfer" / "pasture" / "eval" / "rerest" / "seed100")
+    assert pasture.config["scenario"] == "pasture"
+    assert {e["adapter"] for e in pasture.of_type("llm_call")} == {str(out / "iter1" / "adapters" / "rerest")}
+    answers = read_jsonl(out / "transfer" / "pasture" / "fixed" / "rerest.jsonl")
+    assert answers and scenarios.load("pasture").vocabulary.unit in answers[0]["feedback"]
+    assert "## Transfer" in (out / "rerest_summary.md").read_text()
 
 
 def test_resuming_with_another_config_is_refused(tmp_path, faked):
-    asyncio.run(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=FakePool()))
+    asyncio.run(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=Pool()))
     with pytest.raises(ConfigError, match="another config; use --restart"):
         Stages(tmp_path / "out", small_config(tmp_path, **{"sampling.k": 3}).model_dump(mode="json"))
     saved = tmp_path / "out" / "rerest_config.json"
     older = json.loads(saved.read_text())
     del older["threads"]  # as written before the key existed: it means the default
     saved.write_text(json.dumps(older))
-    again = asyncio.run(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=FakePool()))
+    again = asyncio.run(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=Pool()))
     assert again.exists()
     restarted = Stages(tmp_path / "out", small_config(tmp_path, **{"sampling.k": 3}).model_dump(mode="json"), restart=True)
-    assert restarted.record == {} and not (tmp_path / "out" / "iter1").exists()
+    assert restarted.record == {} and not (tmp_path / "out" / "iter1").exists() and not (tmp_path / "out" / "fixed").exists()
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -256,34 +387,10 @@ def test_resuming_with_another_config_is_refused(tmp_path, faked):
     ({"run": {"monthz": 2}}, "run: unknown key 'monthz'"),
     ({"run": {"agents": [{"name": "A", "type": "wizard"}]}}, "run: unknown agent type 'wizard'"),
     ({"training.r": 0}, "training.r: Input should be greater than or equal to 1"),
+    ({"transfer": ["pasture", "moon"]}, "transfer: unknown scenario 'moon'"),
+    ({"transfer": ["fishery"]}, "transfer: 'fishery' is the training scenario"),
 ])
 def test_bad_config_is_one_line(overrides, message):
     with pytest.raises(ConfigError) as info:
         rerest_config.load(overrides=overrides)
     assert message in str(info.value) and "\n" not in str(info.value)
-
-
-def test_scored_row_keeps_outcome_beside_the_sample(tmp_path):
-    decision = from_run(fake_run(tmp_path / "seed0", survived=True))[0]
-    row = scored_row(decision, "Answer: 3", TEXTS, k=0)
-    assert row["passed"] and row["outcome"]["survived"] is True and row["decision"] == "seed0/m1/John"
-
-
-def test_a_correction_without_an_amount_gets_a_constrained_answer_turn(tmp_path):
-    decisions = {d.id: d for d in from_run(fake_run(tmp_path / "seed0"))}
-    samples = [scored_row(decisions["seed0/m1/John"], "lots", TEXTS, k=0)]
-
-    def script(request):
-        return "Answer: 7 tons." if request.constraint is not None else "I should fish less than before."
-
-    llm = FakeLLM(script)
-    for constrain, expected in ((True, "I should fish less than before.\nAnswer: 7 tons."), (False, "I should fish less than before.")):
-        llm.requests.clear()
-        rows = asyncio.run(reflect(llm, decisions, samples, ReflectionSpec(constrain_answer=constrain), None, TEXTS, progress=False))
-        assert rows[0]["text"] == expected and rows[0]["passed"] is constrain
-    follow_up = None
-    llm.requests.clear()
-    asyncio.run(reflect(llm, decisions, samples, ReflectionSpec(), None, TEXTS, progress=False))
-    follow_up = llm.requests[-1]
-    assert follow_up.constraint.regex.startswith("Answer: ") and follow_up.messages[-2]["role"] == "assistant"
-    assert "'Answer: N tons.'" in follow_up.messages[-1]["content"]

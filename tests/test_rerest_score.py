@@ -4,6 +4,7 @@ import pytest
 
 from govsim import scenarios
 from govsim.dynamics import Regeneration
+from govsim.rerest.reply import Reader
 from govsim.rerest.score import State, score
 from govsim.rerest.texts import TemplateError, Texts, load_templates
 
@@ -38,11 +39,24 @@ def test_over_threshold_without_collapse_says_how_far_the_stock_shrinks(fishery)
     ("Answer: 11", False, "shrink"),
     ("Answer: 0 tons", False, "zero"),
     ("I will fish ten tons", False, "unparsed"),
-    ("Answer: 5 then Answer: 30", False, "collapse"),  # the last 'Answer:' counts, as for the agent
+    ("I take 30. Answer: 5 then Answer: 30", True, "passed"),  # the first marker counts: there the agent's reasoning stops
+    ("So, the answer is: 40", False, "collapse"),  # every marker of the reference counts
+    ("answer: 5", False, "unparsed"),  # markers are case-sensitive, as the stop strings
+    ("Answer: some", False, "unparsed"),
 ])
 def test_pass_means_parsed_and_within_zero_and_threshold(fishery, text, passed, kind):
     result = score(FULL, text, fishery)
     assert (result.passed, result.kind) == (passed, kind)
+
+
+def test_a_reply_counts_as_the_agents_first_reply_only_within_its_budget(fishery):
+    reasoning = "one two three four five six"
+    fits, late = Reader(budget=7), Reader(budget=6)  # six words, then 'Answer:': 7 whitespace tokens
+    assert score(FULL, f"{reasoning}\nAnswer: 8", fishery, fits).passed
+    over = score(FULL, f"{reasoning}\nAnswer: 8", fishery, late)
+    assert (over.passed, over.kind, over.amount) == (False, "over_budget", 8)
+    assert over.feedback.startswith("Your reply did not reach 'Answer:' within 6 tokens")
+    assert "The sustainable maximum per fisherman this month was 10 tons." in over.feedback
 
 
 def test_passing_feedback_projects_the_next_month(fishery):

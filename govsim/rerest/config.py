@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from govsim.config import ConfigError, RunConfig, deep_merge, describe_error, load_file, resolve, set_path
+from govsim import scenarios
 from govsim.scenarios import ScenarioError
 
 
@@ -23,24 +24,31 @@ class _Strict(BaseModel):
 
 
 class SamplingSpec(_Strict):
-    """How the agent model's k samples per decision input are drawn."""
+    """How the agent model's k samples per decision input are drawn (also the k sampled
+    replies per prompt of the fixed-input evaluation)."""
 
     k: int = Field(4, ge=1)
-    temperature: float = Field(0.7, ge=0)  # the generative agent's default
+    temperature: float = Field(0.7, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(200, ge=1)
+    max_tokens: int | None = Field(None, ge=1)  # of the reasoning; None: the agent's budget, run.llm.max_tokens
 
 
 class ReflectionSpec(_Strict):
-    """The reflector: by default the agent's base model with the reflection prompt."""
+    """The reflector: by default the agent's base model with the reflection prompt.
+
+    A correction is an agent reply: a short reasoning (at most ``max_tokens``; one cut
+    there keeps its full sentences), then 'Answer: ' continued under the digits-only
+    constraint (``constrain_answer``, when the backend has constraints; else the reply's
+    own answer line is read). It passes only if, read as the agent's first reply within
+    the agent's budget, it passes the check.
+    """
 
     model: str | None = None  # another model for the reflector; None: run.llm.model
     temperature: float = Field(0.7, ge=0)
-    max_tokens: int = Field(200, ge=1)
+    # Short on purpose (issue 12): corrections with at most ~40 tokens before the answer
+    # taught the agent; long free text did not (the answer line drowned in the loss).
+    max_tokens: int = Field(48, ge=1)
     use_trained: bool = True  # reflect with the reflector adapter trained in the previous iteration
-    # A correction that names no amount gets one follow-up turn answered under the 'Answer: N
-    # <unit>.' constraint (as the generative agent's own retries): small models rarely keep
-    # the format; the constraint fixes the form, the check still judges the amount.
     constrain_answer: bool = True
 
 
@@ -54,7 +62,7 @@ class TrainingSpec(_Strict):
     learning_rate: float = Field(3e-4, gt=0)
     epochs: float = Field(3.0, gt=0)
     max_steps: int | None = Field(None, ge=1)  # overrides epochs when set
-    max_seq_len: int = Field(1024, ge=32)  # longer examples are left out (counted), never truncated
+    max_seq_len: int = Field(2048, ge=32)  # longer examples are left out (counted), never truncated
     batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
     bf16: bool = True
@@ -81,7 +89,9 @@ class ReRestConfig(_Strict):
     # default. On a CPU shared with other busy processes, 1 avoids OpenMP threads spinning
     # against each other (measured: 64 tokens in 6 s with 1 thread, 213 s with 2).
     threads: int | None = Field(None, ge=1)
-    adapter_check: int = Field(4, ge=0)  # decision inputs answered at temperature 0 with and without each adapter
+    # Scenarios the last iteration's adapters are also evaluated on (fixed inputs and
+    # episodes on eval_seeds, against the base model there): transfer beyond the training scenario.
+    transfer: list[str] = []
 
     @model_validator(mode="after")
     def _held_out(self) -> "ReRestConfig":
@@ -90,9 +100,12 @@ class ReRestConfig(_Strict):
             raise ValueError(f"eval_seeds must be held out from train_seeds; both have {shared}")
         return self
 
-    def run_config(self) -> RunConfig:
-        """The episode template (seed 0); seats are generative unless the file says otherwise."""
+    def run_config(self, scenario: str | None = None) -> RunConfig:
+        """The episode template (seed 0), in ``scenario`` if given; seats are generative
+        unless the file says otherwise."""
         data = deep_merge({"agent": "generative"}, self.run)
+        if scenario is not None:
+            data["scenario"] = scenario
         return resolve(data.get("experiment", "default"), file=data)
 
 
@@ -115,4 +128,11 @@ def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None
         raise ConfigError(f"run: {str(exc).removeprefix('config: ')}") from None
     except KeyError as exc:
         raise ConfigError(f"run: {str(exc).strip(chr(39) + chr(34))}") from None
+    for scenario in config.transfer:
+        if scenario == run.scenario:
+            raise ConfigError(f"transfer: {scenario!r} is the training scenario; list only other scenarios")
+        try:
+            scenarios.load(scenario)
+        except ScenarioError as exc:
+            raise ConfigError(f"transfer: {exc}") from None
     return config

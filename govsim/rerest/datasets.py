@@ -11,6 +11,11 @@ completion only. ``decision`` and ``source`` are kept for tracing and dropped at
 - dpo: preference rows (x, chosen, rejected) for the DPO variant: each passing correction
   over the sample it corrected, and each failed sample under a passing sample of its x.
 
+The held-out sets (``heldout_sets``) are rows of the same kinds made from the base model's
+replies to the held-out prompts of the fixed-input evaluation (its passing replies; pairs
+of a failed and a passing reply of one prompt), the same for every method: they give the
+held-out loss of each training.
+
 Identical (prompt, completion) rows are kept once: duplicates would only weight the
 easiest decisions more.
 """
@@ -71,6 +76,15 @@ def preference_pairs(decisions: dict[str, Decision], samples: Sequence[Row], ref
     out = [pair(r["decision"], r["text"], r["failed_text"], "correction") for r in reflections if r["passed"]]
     out += [pair(d, good["text"], bad["text"], "sample_pair") for d, good, bad in _sample_pairs(samples)]
     return unique(out, key=lambda row: (row["decision"], row["chosen"][0]["content"], row["rejected"][0]["content"]))
+
+
+def heldout_sets(decisions: dict[str, Decision], replies: Sequence[Row], texts: Texts) -> dict[str, list[Row]]:
+    """Held-out rows for the agent's, the reflector's and the DPO training (see the module doc)."""
+    return {
+        "agent": agent_examples(decisions, replies, "heldout"),
+        "reflector": reflector_examples(decisions, replies, [], texts),
+        "dpo": preference_pairs(decisions, replies, []),
+    }
 
 
 def _sample_pairs(samples: Sequence[Row]) -> list[tuple[str, Row, Row]]:

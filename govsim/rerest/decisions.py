@@ -1,12 +1,19 @@
 """Harvest decision inputs, read back from run logs (the only coupling to the simulation).
 
-A decision is the prompt an agent saw at a harvest (the ``messages`` of its first
-``llm_call`` with purpose ``harvest`` that month; retries are follow-ups of the same
-decision), the reply it gave, the month's state the check needs (``month_started``: stock,
-agents, threshold; the agreed limit standing from the last ``summary`` before that month;
-capacity, collapse threshold and regeneration from ``config.json``), and the episode's
-outcome from ``summary.json`` (survived, survival time, gain) so that other scorers can
-use it.
+A decision is the prompt an agent saw at a harvest: the ``messages`` of its first
+``llm_call`` with purpose ``harvest`` that month (one user turn; the reasoning stops at
+the answer marker). Its ``reply`` is what the agent's context then held, the reasoning
+and 'Answer: ' with the number of the month's last ``harvest_amount`` call (the digits
+continuation); its ``amount`` is what the env took as its request (the ``harvest``
+event's ``wanted``), None if the agent sent none. The check needs the month's state
+(``month_started``: stock, agents, threshold; the agreed limit standing from the last
+``summary`` before that month; capacity, collapse threshold and regeneration from
+``config.json``), and the episode's outcome from ``summary.json`` (survived, survival
+time, gain) is kept beside it so that other scorers can use it.
+
+Format-1 logs are read too: their call identity is in ``tags`` (lifted by the reader),
+and their top-level ``month`` of an agent's event was stamped a phase late, so the
+tagged month is used for them.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from typing import Any, Iterable
 
 from govsim.config import RegenConfig
 from govsim.phases import NO_LIMIT
+from govsim.rerest.reply import join
 from govsim.rerest.score import State
 from govsim.runlog import find_runs, read_run
 
-HARVEST = "harvest"
+HARVEST, AMOUNT = "harvest", "harvest_amount"
 
 
 @dataclass
@@ -30,10 +38,11 @@ class Decision:
     month: int
     agent: str
     messages: list[dict[str, str]]
-    reply: str  # what the agent answered in the episode (first attempt)
+    reply: str  # the agent's reply in the episode: reasoning, then 'Answer: ' and its number
     adapter: str | None  # the adapter the episode's reply came from, as logged
     state: State
     outcome: dict[str, Any] = field(default_factory=dict)
+    amount: int | None = None  # what the env took as the agent's request (None: no request)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -55,20 +64,24 @@ def tag(event: dict[str, Any], key: str) -> Any:
     return tags.get(key) if isinstance(tags, dict) else dict(tags).get(key)
 
 
+def call_month(event: dict[str, Any]) -> int:
+    """The month an agent's call was made in (format 1: the tagged one, see the module doc)."""
+    tags = event.get("tags") if isinstance(event.get("tags"), dict) else {}
+    if event.get("v") == 1 and "month" in tags:
+        return int(tags["month"])
+    return int(event["month"])
+
+
+def is_call(event: dict[str, Any], purpose: str) -> bool:
+    return event.get("type") == "llm_call" and tag(event, "purpose") == purpose
+
+
 def is_first_harvest_call(event: dict[str, Any]) -> bool:
-    return (
-        event.get("type") == "llm_call"
-        and tag(event, "purpose") == HARVEST
-        and int(tag(event, "attempt") or 1) == 1
-        and bool(event.get("messages"))
-    )
+    return is_call(event, HARVEST) and int(tag(event, "attempt") or 1) == 1 and bool(event.get("messages"))
 
 
 def reply_text(event: dict[str, Any]) -> str:
-    for key in ("text", "completion", "reply"):
-        if isinstance(event.get(key), str):
-            return event[key]
-    return ""
+    return event["text"] if isinstance(event.get("text"), str) else ""
 
 
 def from_run(path: str | Path) -> list[Decision]:
@@ -80,7 +93,8 @@ def from_run(path: str | Path) -> list[Decision]:
     regen = RegenConfig(**cfg.get("regeneration", {})).build()
     months: dict[int, dict[str, Any]] = {}
     limit, limits = NO_LIMIT, {}
-    decisions = []
+    found: dict[tuple[int, str], Decision] = {}
+    answers: dict[tuple[int, str], str] = {}
     for event in run.events:
         kind = event.get("type")
         if kind == "month_started":
@@ -88,9 +102,14 @@ def from_run(path: str | Path) -> list[Decision]:
             limits[event["month"]] = limit  # what stands when the month's harvest is asked
         elif kind == "summary":
             limit = int(event.get("agreed_limit", NO_LIMIT))
+        elif kind == "harvest" and (event["month"], event["agent"]) in found:
+            found[event["month"], event["agent"]].amount = int(event["wanted"])
+        elif is_call(event, AMOUNT):
+            answers[call_month(event), str(tag(event, "agent"))] = reply_text(event)
         elif is_first_harvest_call(event):
-            month = int(tag(event, "month") or event["month"])
-            agent = str(tag(event, "agent"))
+            month, agent = call_month(event), str(tag(event, "agent"))
+            if (month, agent) in found or month not in months:
+                continue
             started = months[month]
             state = State(
                 stock=int(started["stock"]),
@@ -101,14 +120,15 @@ def from_run(path: str | Path) -> list[Decision]:
                 collapse_below=float(cfg.get("collapse_below", 5)),
                 regeneration=regen,
             )
-            decisions.append(
-                Decision(
-                    id=f"{Path(path).name}/m{month}/{agent}", seed=int(cfg.get("seed", 0)), month=month, agent=agent,
-                    messages=list(event["messages"]), reply=reply_text(event), adapter=tag(event, "adapter"),
-                    state=state, outcome=outcome,
-                )
+            found[month, agent] = Decision(
+                id=f"{Path(path).name}/m{month}/{agent}", seed=int(cfg.get("seed", 0)), month=month, agent=agent,
+                messages=list(event["messages"]), reply=reply_text(event), adapter=tag(event, "adapter"),
+                state=state, outcome=outcome,
             )
-    return decisions
+    for key, decision in found.items():
+        if key in answers:
+            decision.reply = join(decision.reply, answers[key])
+    return list(found.values())
 
 
 def from_runs(roots: Iterable[str | Path]) -> list[Decision]:

@@ -2,28 +2,35 @@
 
 Output directory layout (every stage recorded in ``stages.json``, see ``stages``):
 
-    rerest_config.json, stages.json, rerest_summary.md, rerest_summary.csv
-    eval_base/seed<N>/                      the base model on the held-out seeds
+    rerest_config.json, stages.json, rerest_summary.md, rerest_summary.csv, rerest_losses.csv
+    eval_base/seed<N>/                      the base model's episodes on the held-out seeds
+    fixed/decisions.jsonl, base.jsonl       their harvest prompts, the base model's answers
+    fixed/heldout_{agent,reflector,dpo}.jsonl   held-out rows for the training losses
     iter<i>/episodes/<policy>/seed<N>/      episodes on the training seeds (decision inputs)
     iter<i>/samples/<policy>/decisions.jsonl, samples.jsonl
     iter<i>/reflections.jsonl
     iter<i>/data/d_m.jsonl, d_r.jsonl, agent_rerest.jsonl, agent_self_training.jsonl, reflector.jsonl
     iter<i>/adapters/{reflector,rerest,self_training}/
-    iter<i>/eval/{rerest,self_training}/seed<N>/
+    iter<i>/fixed/<method>.jsonl            each adapter's answers to the fixed held-out prompts
+    iter<i>/eval/<method>/seed<N>/          each adapter's episodes on the held-out seeds
+    transfer/<scenario>/...                 eval_base/, fixed/, eval/<method>/ for ``transfer``
 
 With ``dpo``, ``data/dpo.jsonl`` and ``adapters/dpo`` (the DPO variant, trained on the
 Re-ReST track's data) are added and evaluated beside the others.
 
-The inference engines are shut down before training and started again afterwards: an
-idle vLLM CPU worker keeps polling (measured: a quarter of a core) and holds its KV cache,
-both of which training needs more.
+Order and batching: in iteration 1 the base model plays the training and the held-out
+episodes together, then draws the samples and answers the fixed prompts together (one
+engine, shared batches). The inference engines are shut down before training and started
+again afterwards: an idle vLLM CPU worker keeps polling (measured: a quarter of a core)
+and holds its KV cache, both of which training needs more. After training every method
+answers the fixed prompts, then plays its held-out episodes, all of one method at once.
 
 Policies: in iteration 1 both methods sample from the base model (one shared sample set);
 later, each method samples from its own adapter of the previous iteration (the baseline
-must not profit from Re-ReST's data), and a fresh LoRA is trained from the base model on
-that iteration's data. The reflector reflects with its adapter of the previous iteration
-(``reflection.use_trained``), else the base model; the reflector trained in iteration i
-therefore first serves in iteration i+1.
+must not profit from Re-ReST's data), and each adapter (the reflector's too) goes on
+training from its adapter of the previous iteration on the new data. The reflector
+reflects with its adapter of the previous iteration (``reflection.use_trained``), else the
+base model; the reflector trained in iteration i therefore first serves in iteration i+1.
 """
 
 from __future__ import annotations
@@ -37,24 +44,36 @@ from govsim import scenarios
 from govsim.config import LLMConfig, RunConfig
 from govsim.llm.base import LLM
 from govsim.llm.embedded import resolve_model
-from govsim.llm.pool import Factory, LLMPool, make_llm
-from govsim.rerest import datasets, evaluate, summary
+from govsim.llm.pool import Factory, LLMPool, make_llm, resolve_backend
+from govsim.rerest import datasets, evaluate, fixed, summary
 from govsim.rerest.config import ReRestConfig
 from govsim.rerest.decisions import Decision, from_runs
 from govsim.rerest.reflect import reflect
-from govsim.rerest.sample import draw_samples, pass_rate
+from govsim.rerest.reply import Reader, token_counter
+from govsim.rerest.sample import draw_samples, kinds, pass_rate
 from govsim.rerest.stages import Stages, read_jsonl, write_jsonl
 from govsim.rerest.texts import Texts
 from govsim.rerest.train import train_lora
 
 METHODS = ("self_training", "rerest")
 BASE = "base"
+HELDOUT = {"reflector": "reflector", "self_training": "agent", "rerest": "agent", "dpo": "dpo"}  # held-out rows per adapter
 
 
 @dataclass
 class Policy:
     name: str  # "base" or "<method><iteration>", e.g. "rerest1"
     adapter: str | None
+
+
+@dataclass
+class Track:
+    """A scenario the adapters are evaluated in: the training scenario, or one of ``transfer``."""
+
+    stage: str  # prefix of its stage names: "base" (the training scenario) or "transfer.<scenario>"
+    template: RunConfig
+    texts: Texts
+    root: Path  # holds eval_base/ and fixed/
 
 
 class Experiment:
@@ -67,6 +86,15 @@ class Experiment:
         self.template: RunConfig = config.run_config()
         self.methods = METHODS + (("dpo",) if config.dpo else ())  # the adapters trained and evaluated
         self.texts = Texts(scenarios.load(self.template.scenario), config.templates)
+        self.budget = self.template.llm.max_tokens  # the agent's reply budget
+        llm = self.template.llm
+        self.reader = Reader(self.budget, token_counter(resolve_backend(llm.backend), llm.model))
+        self.home = Track(BASE, self.template, self.texts, self.out)
+
+    def track(self, scenario: str) -> Track:
+        template = self.config.run_config(scenario)
+        texts = Texts(scenarios.load(template.scenario), self.config.templates)
+        return Track(f"transfer.{scenario}", template, texts, self.out / "transfer" / scenario)
 
     # ------------------------------------------------------------------ models
 
@@ -93,8 +121,15 @@ class Experiment:
         for policy in {p.name: p for p in policies.values()}.values():
             episodes = root / "episodes" / policy.name
             jobs = evaluate.jobs_for(self.template, self.config.train_seeds, policy.adapter, episodes)
-            await run(f"i{i}.episodes.{policy.name}", lambda: self._play(jobs))
-            await run(f"i{i}.sample.{policy.name}", lambda: self._sample(episodes, root / "samples" / policy.name, policy))
+            held_out = policy.adapter is None  # the base model's held-out work shares its engine and batches
+            await asyncio.gather(
+                run(f"i{i}.episodes.{policy.name}", lambda jobs=jobs: self._play(jobs)),
+                *([self._base_episodes(self.home)] if held_out else []),
+            )
+            await asyncio.gather(
+                run(f"i{i}.sample.{policy.name}", lambda e=episodes, p=policy: self._sample(e, root / "samples" / p.name, p)),
+                *([self._base_fixed(self.home)] if held_out else []),
+            )
         rerest_dir = root / "samples" / policies["rerest"].name
         await run(f"i{i}.reflect", lambda: self._reflect(rerest_dir, root / "reflections.jsonl", i))
         data = root / "data"
@@ -107,30 +142,97 @@ class Experiment:
         if not all(self.stages.done(f"i{i}.train.{name}") for name, *_ in trainings):
             await self.pool.aclose()  # the pool starts its engines again on the next call
         for name, model, dataset, objective in trainings:
-            await run(f"i{i}.train.{name}", lambda: self._train(model, data / dataset, root / "adapters" / name, objective))
-        await run(f"i{i}.eval", lambda: self._evaluate(i))
+            init = self.adapter_of(name, i - 1).adapter
+            await run(
+                f"i{i}.train.{name}",
+                lambda name=name, model=model, dataset=dataset, objective=objective, init=init: self._train(
+                    model, data / dataset, root / "adapters" / name, objective, init,
+                    self.out / "fixed" / f"heldout_{HELDOUT[name]}.jsonl",
+                ),
+            )
+        await self._evaluate(self.home, {m: (f"i{i}", self.trained(i, m)) for m in self.methods}, root)
         await run(f"i{i}.check", lambda: self._check(i))
+
+    def trained(self, i: int, method: str) -> str | None:
+        return self.stages.result(f"i{i}.train.{method}")["adapter"]
+
+    async def _evaluate(self, track: Track, adapters: dict[str, tuple[str, str | None]], root: Path) -> None:
+        """Each trained adapter on the track's fixed prompts (all at once), then in its
+        held-out episodes (one method at a time). ``adapters``: method -> (stage prefix, adapter)."""
+        run, trained = self.stages.run, {m: a for m, a in adapters.items() if a[1]}
+        await asyncio.gather(*(
+            run(f"{prefix}.fixed.{m}", lambda m=m, a=adapter: self._fixed(track, a, root / "fixed" / f"{m}.jsonl"))
+            for m, (prefix, adapter) in trained.items()
+        ))
+        for m, (prefix, adapter) in trained.items():
+            jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, adapter, root / "eval" / m)
+            await run(f"{prefix}.eval.{m}", lambda jobs=jobs: self._play(jobs))
+
+    async def transfer(self, scenario: str) -> None:
+        """The last iteration's adapters in another scenario, against the base model there."""
+        track = self.track(scenario)
+        await self._base_episodes(track)
+        await self._base_fixed(track)
+        last = self.config.iterations
+        await self._evaluate(track, {m: (track.stage, self.adapter_of(m, last).adapter) for m in self.methods}, track.root)
+
+    # ------------------------------------------------------------------ stages
 
     async def _play(self, jobs: list) -> dict[str, Any]:
         await evaluate.play(self.pool, jobs, self.progress)
         return {"episodes": len(jobs)}
 
+    async def _base_episodes(self, track: Track) -> Any:
+        jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, None, track.root / "eval_base")
+        return await self.stages.run(f"{track.stage}.episodes", lambda: self._play(jobs))
+
+    async def _base_fixed(self, track: Track) -> Any:
+        """The base model's answers to the track's fixed prompts (and, at home, the held-out rows)."""
+
+        async def stage() -> dict[str, Any]:
+            decisions = from_runs([track.root / "eval_base"])
+            folder = track.root / "fixed"
+            write_jsonl(folder / "decisions.jsonl", (d.to_json() for d in decisions))
+            result = await self._fixed(track, None, folder / "base.jsonl")
+            if track is self.home:
+                rows = read_jsonl(folder / "base.jsonl")
+                sets = datasets.heldout_sets({d.id: d for d in decisions}, rows, self.texts)
+                result["heldout"] = {k: write_jsonl(folder / f"heldout_{k}.jsonl", v) for k, v in sets.items()}
+            return result
+
+        return await self.stages.run(f"{track.stage}.fixed", stage)
+
+    async def _fixed(self, track: Track, adapter: str | None, target: Path) -> dict[str, Any]:
+        decisions = list(load_decisions(track.root / "fixed").values())
+        rows = await fixed.answer(
+            self.agent_llm(), decisions, self.config.sampling, adapter, track.texts, self.reader, self.budget, self.progress
+        )
+        write_jsonl(target, rows)
+        base = None if adapter is None else read_jsonl(track.root / "fixed" / "base.jsonl")
+        return fixed.summarize(rows, base)
+
     async def _sample(self, episodes: Path, folder: Path, policy: Policy) -> dict[str, Any]:
         decisions = from_runs([episodes])
-        samples = await draw_samples(self.agent_llm(), decisions, self.config.sampling, policy.adapter, self.texts, self.progress)
+        samples = await draw_samples(
+            self.agent_llm(), decisions, self.config.sampling, policy.adapter, self.texts, self.reader, self.budget,
+            self.progress,
+        )
         write_jsonl(folder / "decisions.jsonl", (d.to_json() for d in decisions))
         write_jsonl(folder / "samples.jsonl", samples)
-        return {"decisions": len(decisions), "samples": len(samples), "pass_rate": pass_rate(samples)}
+        return {"decisions": len(decisions), "samples": len(samples), "pass_rate": pass_rate(samples), "kinds": kinds(samples)}
 
     async def _reflect(self, samples_dir: Path, target: Path, i: int) -> dict[str, Any]:
         decisions = load_decisions(samples_dir)
         reflector = self.adapter_of("reflector", i - 1) if self.config.reflection.use_trained else Policy(BASE, None)
         rows = await reflect(
             self.reflector_llm(), decisions, read_jsonl(samples_dir / "samples.jsonl"), self.config.reflection,
-            reflector.adapter, self.texts, self.progress,
+            reflector.adapter, self.texts, self.reader, self.progress,
         )
         write_jsonl(target, rows)
-        return {"reflector": reflector.name, "reflections": len(rows), "pass_rate": pass_rate(rows)}
+        return {
+            "reflector": reflector.name, "reflections": len(rows), "pass_rate": pass_rate(rows),
+            "kinds": kinds(rows), "trimmed": sum(bool(r["trimmed"]) for r in rows),
+        }
 
     def _datasets(self, rerest_dir: Path, self_dir: Path, root: Path, data: Path) -> dict[str, int]:
         decisions = load_decisions(rerest_dir)
@@ -150,41 +252,24 @@ class Experiment:
             sets["dpo"] = datasets.preference_pairs(decisions, samples, reflections)
         return {name: write_jsonl(data / f"{name}.jsonl", rows) for name, rows in sets.items()}
 
-    async def _train(self, model: str, dataset: Path, adapter: Path, objective: str) -> dict[str, Any]:
-        return await asyncio.to_thread(train_lora, model, dataset, adapter, self.config.training, self.progress, objective)
+    async def _train(
+        self, model: str, dataset: Path, adapter: Path, objective: str, init: str | None, heldout: Path
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(
+            train_lora, model, dataset, adapter, self.config.training, self.progress, objective, init, heldout
+        )
 
     def eval_roots(self, i: int) -> dict[str, tuple[Path, str | None]]:
         """Where each method of iteration i is evaluated, and with which adapter (untrained ones left out)."""
         roots = {BASE: (self.out / "eval_base", None)} if i == 1 else {}
         for method in self.methods:
-            adapter = self.stages.result(f"i{i}.train.{method}")["adapter"]
+            adapter = self.trained(i, method)
             if adapter:
                 roots[method] = (self.out / f"iter{i}" / "eval" / method, adapter)
         return roots
 
-    async def _evaluate(self, i: int) -> dict[str, Any]:
-        jobs = [
-            job
-            for root, adapter in self.eval_roots(i).values()
-            for job in evaluate.jobs_for(self.template, self.config.eval_seeds, adapter, root)
-        ]
-        await evaluate.play(self.pool, jobs, self.progress)
-        return {"episodes": len(jobs)}
-
-    async def _check(self, i: int) -> dict[str, Any]:
-        probe = list(load_decisions(self.out / f"iter{i}" / "samples" / self.adapter_of("rerest", i - 1).name).values())
-        checks = {}
-        for method, (root, adapter) in self.eval_roots(i).items():
-            check: dict[str, Any] = {
-                "reply_pass_rate": evaluate.reply_pass_rate(root, self.texts),
-                "logged_adapters": evaluate.logged_adapters(root),
-            }
-            if adapter and self.config.adapter_check:
-                check["greedy"] = await evaluate.adapter_effect(
-                    self.agent_llm(), probe, adapter, self.config.adapter_check, self.config.sampling.max_tokens, self.progress
-                )
-            checks[method] = check
-        return checks
+    def _check(self, i: int) -> dict[str, Any]:
+        return {method: {"logged_adapters": evaluate.logged_adapters(root)} for method, (root, _) in self.eval_roots(i).items()}
 
 
 def normalized(data: dict[str, Any]) -> dict[str, Any]:
@@ -226,6 +311,9 @@ async def run_experiment(config: ReRestConfig, restart: bool = False, progress: 
         experiment = Experiment(config, pool, stages, progress)
         for i in range(1, config.iterations + 1):
             await experiment.iteration(i)
+            path = summary.write(experiment)
+        for scenario in config.transfer:
+            await experiment.transfer(scenario)
             path = summary.write(experiment)
     finally:
         if own:

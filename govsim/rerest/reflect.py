@@ -1,67 +1,66 @@
-"""Step 3: the reflector writes one correction per failed sample, scored by the same check.
+"""Step 3: the reflector writes one correction per failed sample, scored as a first reply.
 
-The reflector sees the decision input x (its messages' text), the failed reply, and the
-environment's feedback on it (``templates.yaml``: ``reflection``); its correction is a
-complete harvest reply that must pass on x. With ``constrain_answer``, a correction that
-names no amount is completed by one follow-up turn in the same chat, answered under the
-agent's own 'Answer: N <unit>.' constraint; the correction is then its free text followed
-by that line. All first attempts go to the backend at once, then all follow-ups.
+The reflector sees the decision input x (its messages' text), the failed reply and the
+environment's feedback on it (``templates.yaml``: ``reflection``), and writes the reply
+the agent should have given, in the agent's form: a short reasoning (at most
+``reflection.max_tokens``; one cut there keeps its full sentences, counted as
+``trimmed``), then 'Answer: ' continued under the digits-only constraint
+(``constrain_answer``; otherwise one free reply whose own answer line is read, and the
+correction is put in the agent's form). The correction passes only if, read as the
+agent's first reply within the agent's budget, it passes the check on x; what fails is
+counted by why (``kinds``) and left out of the training sets.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from agents.generative.harvest import answer_constraint, parse_amount
 from govsim.llm.base import LLM, Request, Sampling
 from govsim.rerest.config import ReflectionSpec
 from govsim.rerest.decisions import Decision
 from govsim.rerest.infer import complete_all
+from govsim.rerest.reply import Asked, Item, Reader, ask, first_marker, join
 from govsim.rerest.sample import scored_row
 from govsim.rerest.texts import Texts
 
 
 async def reflect(
     llm: LLM, decisions: dict[str, Decision], samples: Sequence[dict[str, Any]], spec: ReflectionSpec,
-    adapter: str | None, texts: Texts, progress: bool = True,
+    adapter: str | None, texts: Texts, reader: Reader, progress: bool = True,
 ) -> list[dict[str, Any]]:
     """One scored correction per failed sample, in sample order."""
     failed = [s for s in samples if not s["passed"]]
+    items = [
+        Item(
+            texts.reflection_messages(decisions[s["decision"]].messages, s["text"], s["feedback"]),
+            decisions[s["decision"]].state.capacity,
+            (("purpose", "rerest_reflect"), ("decision", s["decision"]), ("k", s["k"])),
+        )
+        for s in failed
+    ]
     sampling = Sampling(temperature=spec.temperature, max_tokens=spec.max_tokens)
-    chats = [texts.reflection_messages(decisions[s["decision"]].messages, s["text"], s["feedback"]) for s in failed]
-
-    def request(messages, s, **kw) -> Request:
-        tags = (("purpose", "rerest_reflect"), ("decision", s["decision"]), ("k", s["k"]))
-        return Request(messages=tuple(messages), sampling=sampling, adapter=adapter, tags=tags, **kw)
-
-    first = await complete_all(llm, [request(m, s) for m, s in zip(chats, failed)], "reflections", progress)
-    corrections = [c.text for c in first]
     if spec.constrain_answer and llm.supports_constraints:
-        capacity = [decisions[s["decision"]].state.capacity for s in failed]
-        await _complete_answers(llm, chats, failed, capacity, corrections, request, texts, progress)
+        corrections = await ask(llm, items, sampling, adapter, "reflections", progress, trim=True)
+    else:
+        corrections = await _free(llm, items, sampling, adapter, reader, progress)
     return [
         scored_row(
-            decisions[s["decision"]], text, texts, k=s["k"], adapter=adapter,
+            decisions[s["decision"]], c.text, texts, reader, k=s["k"], adapter=adapter, trimmed=c.trimmed,
             failed_text=s["text"], failed_feedback=s["feedback"], failed_kind=s["kind"],
         )
-        for s, text in zip(failed, corrections)
+        for s, c in zip(failed, corrections)
     ]
 
 
-async def _complete_answers(llm, chats, failed, capacity, corrections, request, texts: Texts, progress: bool) -> None:
-    """Append a constrained 'Answer: N <unit>.' to every correction that names no amount."""
-    missing = [i for i, text in enumerate(corrections) if parse_amount(text) is None]
-    if not missing:
-        return
-    unit = texts.vocabulary["unit"]
-    follow_ups = [
-        request(
-            [*chats[i], {"role": "assistant", "content": corrections[i]}, {"role": "user", "content": texts.answer_request()}],
-            failed[i],
-            constraint=answer_constraint(capacity[i], unit),
-        )
-        for i in missing
-    ]
-    answers = await complete_all(llm, follow_ups, "answers", progress)
-    for i, answer in zip(missing, answers):
-        corrections[i] = f"{corrections[i].rstrip()}\n{answer.text.strip()}".lstrip()
+async def _free(llm: LLM, items: Sequence[Item], sampling: Sampling, adapter: str | None, reader: Reader, progress: bool) -> list[Asked]:
+    """One unconstrained reply per item; a reply with a readable answer is put in the agent's
+    form (its reasoning up to the first marker, then 'Answer: N'), others are kept as written."""
+    requests = [Request(tuple(i.messages), sampling, adapter=adapter, tags=i.tags) for i in items]
+    out = []
+    for completion in await complete_all(llm, requests, "reflections", progress):
+        text, reading = completion.text, reader.read(completion.text)
+        if reading.amount is not None:
+            text = join(text[: first_marker(text)[0]], str(reading.amount))
+        out.append(Asked(text, completion.finish_reason == "length"))
+    return out
+

@@ -1,9 +1,10 @@
 """The environment's check of one harvest reply, with concrete numeric feedback.
 
-A reply passes when it parses ('Answer: N', read by the generative agent's own parser)
-and N lies in (0, u], where u is the sustainability threshold f(h) of that month, lowered
-to the agreed limit when one stands. When u is 0 (a stock too small to share) the
-interval is empty and taking 0 is the only sustainable choice, so 0 passes then.
+A reply passes when the agent would read an amount N from it as its first reply (its
+first answer marker within the reply budget, a number after it: ``reply.Reader``) and N
+lies in (0, u], where u is the sustainability threshold f(h) of that month, lowered to
+the agreed limit when one stands. When u is 0 (a stock too small to share) the interval
+is empty and taking 0 is the only sustainable choice, so 0 passes then.
 
 The feedback universalizes the choice ("if all n did as you did") with the real
 dynamics: the collapse threshold and the regeneration rule of the run.
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.generative.harvest import parse_amount
 from govsim.dynamics import Regeneration
 from govsim.phases import NO_LIMIT
+from govsim.rerest.reply import OVER_BUDGET, Reader
 from govsim.rerest.texts import Texts
+
+UNLIMITED = Reader()  # the agent's reading without a budget
 
 
 @dataclass(frozen=True)
@@ -45,15 +48,21 @@ class State:
 class Score:
     passed: bool
     amount: int | None  # the parsed amount, None if the reply did not parse
-    kind: str  # passed, unparsed, zero, collapse, shrink, over_limit
+    kind: str  # passed, unparsed, over_budget, zero, collapse, shrink, over_limit
     feedback: str
 
 
-def score(state: State, text: str, texts: Texts) -> Score:
-    """Pass/fail of one reply and the feedback a reflector gets for it."""
-    amount = parse_amount(text)
+def score(state: State, text: str, texts: Texts, reader: Reader = UNLIMITED) -> Score:
+    """Pass/fail of one reply, read as the agent reads it, and the feedback a reflector gets."""
+    reading = reader.read(text)
+    amount = reading.amount
     limit_clause = texts.limit_clause(state.limit)
     base = {"threshold": state.threshold, "stock": state.stock, "n": state.n_agents}
+    if reading.problem == OVER_BUDGET:
+        return Score(
+            False, amount, OVER_BUDGET,
+            texts.feedback(OVER_BUDGET, budget=reader.budget, limit_clause=limit_clause, **base),
+        )
     if amount is None:
         return Score(False, None, "unparsed", texts.feedback("unparsed", limit_clause=limit_clause, **base))
     total = amount * state.n_agents

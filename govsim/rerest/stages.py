@@ -76,7 +76,9 @@ def clear(out: Path) -> None:
     if not out.exists():
         return
     for entry in out.iterdir():
-        if entry.name in (STAGES_FILE, CONFIG_FILE) or entry.name.startswith(("iter", "eval_base", "rerest_summary")):
+        if entry.name in (STAGES_FILE, CONFIG_FILE, "fixed", "transfer") or entry.name.startswith(
+            ("iter", "eval_base", "rerest_summary", "rerest_losses", "rerest_transfer")
+        ):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 

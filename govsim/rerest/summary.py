@@ -1,125 +1,291 @@
-"""The results of a Re-ReST experiment: ``rerest_summary.csv`` and ``rerest_summary.md``.
+"""The results of a Re-ReST experiment: ``rerest_summary.csv``/``.md``, ``rerest_losses.csv``
+and, with ``transfer``, ``rerest_transfer.csv``.
 
-The CSV has exactly ``COLUMNS`` (the dashboard reads them): one row for the base model
-(iteration 0) and one per method (self_training, rerest, and dpo when enabled) and iteration. Means and 95 % CIs come from
-``govsim.report``; survival_rate is in %. ``sample_pass_rate`` is the share of the
-method's first harvest replies in its held-out episodes that pass the Re-ReST check;
-``reflection_pass_rate`` (Re-ReST rows) the share of that iteration's corrections that
-passed. The markdown adds how each iteration's data and adapters came about.
+``rerest_summary.csv`` has exactly ``COLUMNS`` (the dashboard reads them): one row for
+the base model (iteration 0) and one per method (self_training, rerest, and dpo when
+enabled) and iteration. Two evaluations per row:
+
+- fixed inputs (``fixed``): ``sample_pass_rate`` is the share of the method's k sampled
+  replies to the same held-out prompts that pass the check, with ``sample_n``, its Wilson
+  95 % interval (``_low``/``_high``) and half its width (``_ci``, for error bars); the same
+  for the one greedy reply per prompt (``greedy_*``);
+- episodes on the held-out seeds: the paper's metrics from ``govsim.report`` (mean and
+  95 % interval; survival_rate in %).
+
+``reflection_pass_rate`` (Re-ReST rows) is the share of that iteration's corrections that
+passed; ``train_loss`` and ``heldout_loss`` are the adapter's last epoch's mean training
+loss and its last held-out loss. ``rerest_losses.csv`` has every epoch of every adapter.
+The markdown adds the amounts asked, the check outcomes, how each iteration's data and
+adapters came about, what was dropped and why, and the stage times.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable
 
 import pandas as pd
 
 from govsim.report import to_markdown
 from govsim.rerest.evaluate import TABLE_METRICS, metrics_table
 
-COLUMNS = [
-    "iteration", "method", "runs",
-    *(c for m in TABLE_METRICS for c in (m, f"{m}_ci")),
-    "sample_pass_rate", "reflection_pass_rate",
-]
+EPISODE_COLUMNS = [c for m in TABLE_METRICS for c in (m, f"{m}_ci", f"{m}_low", f"{m}_high")]
+RATES = ("sample", "greedy")
+RATE_COLUMNS = [c for r in RATES for c in (f"{r}_pass_rate", f"{r}_pass_rate_ci", f"{r}_pass_rate_low", f"{r}_pass_rate_high", f"{r}_n")]
+COLUMNS = ["iteration", "method", "runs", *EPISODE_COLUMNS, *RATE_COLUMNS, "reflection_pass_rate", "train_loss", "heldout_loss"]
+TRANSFER_COLUMNS = ["scenario", "method", "runs", *EPISODE_COLUMNS, *RATE_COLUMNS]
+LOSS_COLUMNS = ["iteration", "adapter", "epoch", "train_loss", "heldout_loss"]
 METHOD_ORDER = ("base", "self_training", "rerest", "dpo")
 
 
-def table(experiment: Any) -> pd.DataFrame:
-    stages, rows = experiment.stages, []
+def _get(stages: Any, name: str) -> Any:
+    return stages.result(name) if stages.done(name) else None
+
+
+def rate_cells(result: dict[str, Any] | None) -> dict[str, Any]:
+    """The fixed-input columns of one method's stage record."""
+    cells: dict[str, Any] = {}
+    for kind in RATES:
+        r = (result or {}).get("sampled" if kind == "sample" else kind)
+        if not r or not r["n"]:
+            continue
+        cells.update({
+            f"{kind}_pass_rate": r["rate"], f"{kind}_pass_rate_low": r["low"], f"{kind}_pass_rate_high": r["high"],
+            f"{kind}_pass_rate_ci": (r["high"] - r["low"]) / 2, f"{kind}_n": r["n"],
+        })
+    return cells
+
+
+def _episode_cells(metrics: pd.DataFrame, method: str) -> dict[str, Any]:
+    if method not in metrics.index:
+        return {}
+    return {"runs": int(metrics.at[method, "runs"]), **{c: metrics.at[method, c] for c in EPISODE_COLUMNS if c in metrics.columns}}
+
+
+def rows(experiment: Any) -> list[tuple[int, str, str]]:
+    """(iteration, method, fixed-input stage) of every evaluated row, base first."""
+    stages, out = experiment.stages, []
     for i in range(1, experiment.config.iterations + 1):
         if not stages.done(f"i{i}.check"):
             break
-        roots = experiment.eval_roots(i)
-        metrics = metrics_table({m: root for m, (root, _) in roots.items()}).set_index("method")
-        checks = stages.result(f"i{i}.check")
-        for method in (m for m in METHOD_ORDER if m in experiment.methods or (m == "base" and i == 1)):
-            row: dict[str, Any] = {"iteration": 0 if method == "base" else i, "method": method, "runs": 0}
-            if method in metrics.index:
-                row.update({c: metrics.at[method, c] for c in COLUMNS[2:-2]})
-                row["sample_pass_rate"] = checks[method]["reply_pass_rate"]
-            if method == "rerest":
-                row["reflection_pass_rate"] = stages.result(f"i{i}.reflect")["pass_rate"]
-            rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+        if i == 1:
+            out.append((0, "base", "base.fixed"))
+        out += [(i, m, f"i{i}.fixed.{m}") for m in METHOD_ORDER[1:] if m in experiment.eval_roots(i)]
+    return out
+
+
+def table(experiment: Any) -> pd.DataFrame:
+    stages, out = experiment.stages, []
+    metrics = {
+        i: metrics_table({m: root for m, (root, _) in experiment.eval_roots(i).items()}).set_index("method")
+        for i in {max(i, 1) for i, _, _ in rows(experiment)}
+    }
+    for i, method, fixed_stage in rows(experiment):
+        row: dict[str, Any] = {"iteration": i, "method": method, "runs": 0}
+        row.update(_episode_cells(metrics[max(i, 1)], method))
+        row.update(rate_cells(_get(stages, fixed_stage)))
+        if method == "rerest":
+            row["reflection_pass_rate"] = stages.result(f"i{i}.reflect")["pass_rate"]
+        trained = _get(stages, f"i{i}.train.{method}") if i else None
+        if trained:
+            row["train_loss"] = trained["epoch_losses"][-1]["loss"] if trained.get("epoch_losses") else None
+            row["heldout_loss"] = trained["heldout_losses"][-1]["loss"] if trained.get("heldout_losses") else None
+        out.append(row)
+    return pd.DataFrame(out, columns=COLUMNS)
+
+
+def losses(experiment: Any) -> pd.DataFrame:
+    """Every epoch of every adapter: the mean training loss and the held-out loss (epoch 0: before training)."""
+    out = []
+    for name, record in sorted(experiment.stages.record.items()):
+        parts = name.split(".")
+        if len(parts) != 3 or parts[1] != "train" or not record["result"].get("adapter"):
+            continue
+        result, i = record["result"], int(parts[0][1:])
+        epochs: dict[float, dict[str, Any]] = {}
+        for e in result.get("epoch_losses", []):
+            epochs.setdefault(float(e["epoch"]), {})["train_loss"] = e["loss"]
+        for e in result.get("heldout_losses", []):
+            epochs.setdefault(float(e["epoch"]), {})["heldout_loss"] = e["loss"]
+        out += [{"iteration": i, "adapter": parts[2], "epoch": e, **v} for e, v in sorted(epochs.items())]
+    return pd.DataFrame(out, columns=LOSS_COLUMNS)
+
+
+def transfer_table(experiment: Any) -> pd.DataFrame:
+    stages, out = experiment.stages, []
+    for scenario in experiment.config.transfer:
+        track = experiment.track(scenario)
+        roots = {"base": track.root / "eval_base"}
+        roots |= {m: track.root / "eval" / m for m in experiment.methods if stages.done(f"{track.stage}.eval.{m}")}
+        if not stages.done(f"{track.stage}.episodes"):
+            continue
+        metrics = metrics_table(roots).set_index("method")
+        for method in roots:
+            fixed_stage = f"{track.stage}.fixed" + ("" if method == "base" else f".{method}")
+            out.append({"scenario": scenario, "method": method, "runs": 0, **_episode_cells(metrics, method),
+                        **rate_cells(_get(stages, fixed_stage))})
+    return pd.DataFrame(out, columns=TRANSFER_COLUMNS)
 
 
 def write(experiment: Any):
-    frame = table(experiment)
     out = experiment.out
+    frame = table(experiment)
     frame.to_csv(out / "rerest_summary.csv", index=False)
-    (out / "rerest_summary.md").write_text(markdown(experiment, frame))
+    losses(experiment).to_csv(out / "rerest_losses.csv", index=False)
+    transfer = transfer_table(experiment) if experiment.config.transfer else None
+    if transfer is not None:
+        transfer.to_csv(out / "rerest_transfer.csv", index=False)
+    (out / "rerest_summary.md").write_text(markdown(experiment, frame, transfer))
     return out / "rerest_summary.md"
 
 
-def markdown(experiment: Any, frame: pd.DataFrame) -> str:
-    config, stages = experiment.config, experiment.stages
-    run = experiment.template
-    lines = [
-        "# Re-ReST results",
-        "",
-        f"Scenario {run.scenario}, experiment {run.experiment}, {run.n_agents} {run.agent} agents, {run.months} months, "
-        f"model {run.llm.model} ({run.llm.backend} backend). Training seeds {config.train_seeds}, held-out seeds "
-        f"{config.eval_seeds}; k = {config.sampling.k} samples per decision at temperature {config.sampling.temperature}.",
-        "",
-        _shown(frame),
-        "",
-        "survival_rate in %, mean ± 95 % CI over held-out runs. sample_pass_rate: share of first harvest replies in the "
-        "held-out runs that pass the check (parses, 0 < amount <= f(h), within an agreed limit); reflection_pass_rate: "
-        "share of the reflector's corrections that passed.",
-    ]
-    for i in range(1, config.iterations + 1):
-        if stages.done(f"i{i}.datasets"):
-            lines += ["", *_iteration_lines(stages, i, experiment.methods)]
-    lines += ["", f"Total stage time: {stages.wall_s():.0f} s.", ""]
-    return "\n".join(lines)
+# ---------------------------------------------------------------------------- markdown
 
 
-def _shown(frame: pd.DataFrame) -> str:
-    shown = frame.copy()
-    for col in ("sample_pass_rate", "reflection_pass_rate"):
-        shown[col] = [("-" if _missing(v) else f"{v:.1%}") for v in shown[col]]
-    text = to_markdown(shown.fillna(math.nan)) if not shown.empty else "(no evaluation finished yet)"
-    return text.replace("nan ± nan", "-")
+def _pct(value: Any) -> str:
+    return "-" if _missing(value) else f"{value:.1%}"
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _rate(r: dict[str, Any] | None) -> str:
+    if not r or not r["n"]:
+        return "-"
+    return f"{r['rate']:.1%} ({r['passed']}/{r['n']}) [{r['low']:.1%}, {r['high']:.1%}]"
+
+
+def _fixed_line(label: Iterable[str], result: dict[str, Any] | None) -> str:
+    if result is None:
+        return "| " + " | ".join([*label, "-", "-", "-", "-", "-"]) + " |"
+    vs = result.get("vs_base")
+    versus = "-" if not vs else (
+        f"+{vs['gained']} / -{vs['lost']}" + ("" if vs["p"] is None else f", p = {vs['p']:.3f}") + f"; {vs['differ']}/{vs['compared']} differ"
+    )
+    q = result["amounts"]["quartiles"]
+    quartiles = "-" if q is None else " / ".join(f"{v:g}" for v in q)
+    outcomes = ", ".join(f"{k} {v}" for k, v in result["kinds"].items())
+    return "| " + " | ".join([*label, _rate(result["sampled"]), _rate(result["greedy"]), versus, quartiles, outcomes]) + " |"
+
+
+def _fixed_table(first: str, lines: list[tuple[list[str], Any]]) -> list[str]:
+    return [
+        f"| {first} | method | sampled replies passing | greedy replies passing | greedy vs base: passes gained / lost | amount quartiles | sampled outcomes |",
+        "|---|---|---|---|---|---|---|",
+        *(_fixed_line(label, result) for label, result in lines),
+    ]
+
+
+def _episode_table(frame: pd.DataFrame, first: str) -> str:
+    shown = frame[frame["runs"] > 0][[first, "method", "runs", *EPISODE_COLUMNS]].copy()
+    return to_markdown(shown.astype({first: str})) if not shown.empty else "(no episodes finished yet)"
+
+
+def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None = None) -> str:
+    config, stages = experiment.config, experiment.stages
+    run = experiment.template
+    base = _get(stages, "base.fixed")
+    lines = [
+        "# Re-ReST results",
+        "",
+        f"Scenario {run.scenario}, experiment {run.experiment}, profile {run.profile}, {run.n_agents} {run.agent} agents, "
+        f"{run.months} months, model {run.llm.model} ({run.llm.backend} backend), agent reply budget "
+        f"{experiment.budget} tokens. Training seeds {config.train_seeds}, held-out seeds {config.eval_seeds}; "
+        f"k = {config.sampling.k} samples per decision at temperature {config.sampling.temperature}; "
+        f"{config.iterations} iteration(s), {config.training.epochs:g} epoch(s) each.",
+        "",
+        f"## Fixed inputs: the same {base['prompts'] if base else '?'} held-out prompts for every method",
+        "",
+        "The harvest prompts of the base model's episodes on the held-out seeds; per prompt k replies at the sampling "
+        "temperature and one greedy reply, each read as the agent's first reply (answer marker within the budget) and "
+        "checked (0 < amount <= f(h), within an agreed limit). Rates with (passed/n) [Wilson 95 % interval]; "
+        "greedy vs base: prompts the method passes where the base failed / the reverse, exact McNemar p.",
+        "",
+        *_fixed_table("iteration", [([str(i), m], _get(stages, s)) for i, m, s in rows(experiment)]),
+        "",
+        "## Episodes on the held-out seeds",
+        "",
+        _episode_table(frame, "iteration"),
+        "",
+        "mean [95 % interval] over held-out runs; survival_rate in % (Wilson), the others t-intervals.",
+    ]
+    if transfer is not None and not transfer.empty:
+        lines += ["", "## Transfer: the last iteration's adapters in other scenarios", ""]
+        lines += _fixed_table("scenario", [
+            ([s, m], _get(stages, f"transfer.{s}.fixed" + ("" if m == "base" else f".{m}")))
+            for s, m in zip(transfer["scenario"], transfer["method"])
+        ])
+        lines += ["", _episode_table(transfer, "scenario")]
+    for i in range(1, config.iterations + 1):
+        if stages.done(f"i{i}.datasets"):
+            lines += ["", *_iteration_lines(stages, i, experiment.methods)]
+    lines += ["", *_time_lines(stages, config.iterations), ""]
+    return "\n".join(lines)
+
+
+def _kinds(kinds: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in kinds.items() if k != "passed") or "none"
+
+
+def _losses(values: list[dict[str, Any]]) -> str:
+    return " -> ".join(f"{v['loss']}" for v in values) if values else "-"
+
+
 def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...]) -> list[str]:
-    get = lambda name: stages.result(name) if stages.done(name) else None  # noqa: E731
     lines = [f"## Iteration {i}", ""]
     for name, record in sorted(stages.record.items()):
         if name.startswith(f"i{i}.sample."):
             r = record["result"]
-            rate = "-" if r["pass_rate"] is None else f"{r['pass_rate']:.1%}"
-            lines.append(f"- samples from {name.rsplit('.', 1)[1]}: {r['decisions']} decisions, {r['samples']} samples, {rate} pass")
-    reflect = get(f"i{i}.reflect")
+            lines.append(
+                f"- samples from {name.rsplit('.', 1)[1]}: {r['decisions']} decisions, {r['samples']} samples, "
+                f"{_pct(r['pass_rate'])} pass; failed: {_kinds(r['kinds'])}"
+            )
+    reflect = _get(stages, f"i{i}.reflect")
     if reflect:
-        rate = "-" if reflect["pass_rate"] is None else f"{reflect['pass_rate']:.1%}"
-        lines.append(f"- reflections ({reflect['reflector']} reflector): {reflect['reflections']}, {rate} pass")
-    sizes = get(f"i{i}.datasets")
+        lines.append(
+            f"- corrections ({reflect['reflector']} reflector): {reflect['reflections']}, {_pct(reflect['pass_rate'])} pass "
+            f"({reflect['trimmed']} cut at reflection.max_tokens and kept to their full sentences); "
+            f"dropped: {_kinds(reflect['kinds'])}"
+        )
+    sizes = _get(stages, f"i{i}.datasets")
     lines.append("- datasets: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     for name in ("reflector", *methods):
-        t = get(f"i{i}.train.{name}")
+        t = _get(stages, f"i{i}.train.{name}")
         if t is None:
             continue
         if not t["adapter"]:
             lines.append(f"- adapter {name}: not trained (no example of at most max_seq_len tokens)")
             continue
+        start = "from " + ("the previous adapter" if t.get("init") else "a fresh LoRA")
         lines.append(
-            f"- adapter {name}: {t['examples']} examples ({t['too_long']} too long), {t['steps']} steps, "
-            f"loss {t['first_loss']} -> {t['last_loss']}, {t['train_s']} s"
+            f"- adapter {name} ({start}): {t['examples']} examples ({t['too_long']} too long), {t['steps']} steps, "
+            f"{t['epochs']} epochs; training loss per epoch {_losses(t['epoch_losses'])}; held-out loss "
+            f"({t['heldout_examples']} rows, before training first) {_losses(t['heldout_losses'])}; {t['train_s']} s"
         )
-    checks = get(f"i{i}.check") or {}
-    for method in (m for m in METHOD_ORDER if m in checks):
-        check = checks[method]
-        greedy = check.get("greedy")
-        differ = f"; greedy replies differ from base on {greedy['differ']}/{greedy['compared']} inputs" if greedy else ""
-        lines.append(f"- {method} evaluation: llm_call adapters {check['logged_adapters']}{differ}")
-    ran = sorted((r["at"], n, r["wall_s"]) for n, r in stages.record.items() if n.startswith(f"i{i}."))
-    times = {n: t for _, n, t in ran}
-    lines.append("- stage times (s): " + ", ".join(f"{n.split('.', 1)[1]} {t}" for n, t in times.items()))
+    for method, check in sorted((_get(stages, f"i{i}.check") or {}).items()):
+        lines.append(f"- {method} episodes: llm_call adapters {check['logged_adapters']}")
+    return lines
+
+
+def _span(records: list[dict[str, Any]]) -> float:
+    """Wall-clock seconds from the first stage's start to the last one's end (stages may overlap)."""
+    return max(r["at"] for r in records) - min(r["at"] - r["wall_s"] for r in records)
+
+
+def _time_lines(stages: Any, iterations: int) -> list[str]:
+    lines = ["## Stage times (s)", ""]
+    for i in range(1, iterations + 1):
+        names = [n for n in stages.record if n.startswith(f"i{i}.") or (i == 1 and n.startswith("base."))]
+        if not names:
+            continue
+        ordered = sorted(names, key=lambda n: stages.record[n]["at"] - stages.record[n]["wall_s"])
+        records = [stages.record[n] for n in ordered]
+        lines.append(
+            f"- iteration {i}: {_span(records):.0f} s wall clock; "
+            + ", ".join(f"{n} {stages.record[n]['wall_s']}" for n in ordered)
+        )
+    transfer = [n for n in stages.record if n.startswith("transfer.")]
+    if transfer:
+        lines.append(f"- transfer: {_span([stages.record[n] for n in transfer]):.0f} s wall clock")
     return lines

@@ -25,6 +25,7 @@ _PROJECTION = _STATE | {"amount", "total", "left"}
 FIELDS: dict[str, dict[str, set[str]]] = {
     "feedback": {
         "unparsed": _STATE | {"limit_clause"},
+        "over_budget": _STATE | {"budget", "limit_clause"},
         "zero": _STATE | {"amount", "limit_clause"},
         "collapse": _PROJECTION,
         "shrink": _PROJECTION | {"next_stock"},
@@ -32,7 +33,7 @@ FIELDS: dict[str, dict[str, set[str]]] = {
         "passed": _PROJECTION | {"next_stock", "limit_clause"},
         "limit_clause": {"limit"},
     },
-    "reflection": {"system": set(), "user": {"situation", "reply", "feedback"}, "answer": set()},
+    "reflection": {"system": set(), "user": {"situation", "reply", "feedback"}},
 }
 
 
@@ -83,9 +84,6 @@ class Texts:
             {"role": "system", "content": self._render("reflection", "system")},
             {"role": "user", "content": self._render("reflection", "user", situation=shown, reply=reply, feedback=feedback)},
         ]
-
-    def answer_request(self) -> str:
-        return self._render("reflection", "answer")
 
     def _render(self, section: str, key: str, **fields: object) -> str:
         return self.templates[section][key].format(**self.vocabulary, **fields).strip()

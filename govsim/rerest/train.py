@@ -5,9 +5,13 @@ self-training baseline); ``dpo`` (DPOTrainer, the paper's preference variant) on
 prompt/chosen/rejected rows, the reference being the base model (the adapter switched
 off). Examples longer than ``max_seq_len`` tokens are left out and counted, not
 truncated: TRL truncates the end, which would cut the very answer the loss is on.
-Training writes checkpoints to ``<adapter>.work`` (resumed if a run was killed) and the
-finished adapter to ``<adapter>.tmp``, renamed into place at the end, so an adapter
-folder is always complete. The model is loaded in bf16 when ``bf16`` is set (the fast
+``init`` continues an adapter trained before (iteration i+1 starts from iteration i's
+adapter, as the method defines) instead of a fresh LoRA. ``heldout`` rows (the same kind,
+from the held-out seeds) give a held-out loss before training and after every epoch (and
+at the end when the last epoch is partial); the record holds those and the mean training
+loss of every epoch. Training writes checkpoints to ``<adapter>.work`` (resumed if a run
+was killed) and the finished adapter to ``<adapter>.tmp``, renamed into place at the end,
+so an adapter folder is always complete. The model is loaded in bf16 when ``bf16`` is set (the fast
 path on CPUs with AVX512-BF16; see MODELS.md) and trained with gradient checkpointing off
 (a 135M model does not need it, and it costs a second forward pass).
 """
@@ -29,46 +33,54 @@ REPLIES = {"sft": ("completion",), "dpo": ("chosen", "rejected")}
 
 
 def train_lora(
-    model: str, data: Path, adapter: Path, spec: TrainingSpec, progress: bool = True, objective: Objective = "sft"
+    model: str, data: Path, adapter: Path, spec: TrainingSpec, progress: bool = True, objective: Objective = "sft",
+    init: str | None = None, heldout: Path | None = None,
 ) -> dict[str, Any]:
     """Train one adapter on a JSONL of training rows; returns what happened."""
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
+    from peft import LoraConfig, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    keys = ("prompt", *REPLIES[objective])
-    rows = [{k: r[k] for k in keys} for r in read_jsonl(data)]
-    lengths = token_lengths(tokenizer, rows)
-    kept = [r for r, n in zip(rows, lengths) if n <= spec.max_seq_len]
+    kept, too_long, tokens = _fitting(tokenizer, data, objective, spec.max_seq_len)
+    held, held_too_long, _ = _fitting(tokenizer, heldout, objective, spec.max_seq_len) if heldout else ([], 0, 0)
     result: dict[str, Any] = {
-        "examples": len(kept), "too_long": len(rows) - len(kept),
-        "tokens": sum(n for n in lengths if n <= spec.max_seq_len), "adapter": None,
+        "examples": len(kept), "too_long": too_long, "tokens": tokens, "adapter": None, "init": init,
+        "heldout_examples": len(held), "heldout_too_long": held_too_long,
     }
     if not kept:
         return result
     work = adapter.with_name(adapter.name + ".work")
     lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.bfloat16 if spec.bf16 else torch.float32)
-    peft_config = LoraConfig(
-        r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-        target_modules=list(spec.target_modules), task_type="CAUSAL_LM",
+    if init:
+        lm, peft_config = PeftModel.from_pretrained(lm, init, is_trainable=True), None
+    else:
+        peft_config = LoraConfig(
+            r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+            target_modules=list(spec.target_modules), task_type="CAUSAL_LM",
+        )
+    args = _arguments(spec, work, progress, evaluate=bool(held)) | ({"beta": spec.dpo_beta} if objective == "dpo" else {})
+    trainer = _trainer(
+        objective, lm, tokenizer, Dataset.from_list(kept), Dataset.from_list(held) if held else None, peft_config, args
     )
-    args = _arguments(spec, work, progress) | ({"beta": spec.dpo_beta} if objective == "dpo" else {})
-    trainer = _trainer(objective, lm, tokenizer, Dataset.from_list(kept), peft_config, args)
     started = time.perf_counter()
+    before = _num(trainer.evaluate()["eval_loss"]) if held else None
     resume = get_last_checkpoint(str(work)) if work.is_dir() else None
     output = trainer.train(resume_from_checkpoint=resume)
+    history = trainer.state.log_history
+    if held and not any(e.get("step") == trainer.state.global_step and "eval_loss" in e for e in history):
+        trainer.evaluate()  # the last epoch was partial (max_steps): the adapter as saved
     tmp = adapter.with_name(adapter.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     trainer.model.save_pretrained(str(tmp))
     shutil.rmtree(adapter, ignore_errors=True)
     os.replace(tmp, adapter)
     shutil.rmtree(work, ignore_errors=True)
-    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    losses = [e["loss"] for e in history if "loss" in e]
     result.update(
         adapter=str(adapter.resolve()),
         steps=trainer.state.global_step,
@@ -76,12 +88,34 @@ def train_lora(
         first_loss=_num(losses[0]) if losses else None,
         last_loss=_num(losses[-1]) if losses else None,
         train_loss=_num(output.training_loss),
+        epoch_losses=epoch_losses(history),
+        heldout_losses=([{"epoch": 0.0, "loss": before}] if held else []) + [
+            {"epoch": round(float(e["epoch"]), 2), "loss": _num(e["eval_loss"])} for e in history if "eval_loss" in e
+        ],
         train_s=round(time.perf_counter() - started, 1),
     )
     return result
 
 
-def _arguments(spec: TrainingSpec, work: Path, progress: bool) -> dict[str, Any]:
+def epoch_losses(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The mean logged training loss of each epoch (1, 2, ...; the last may be partial)."""
+    by_epoch: dict[int, list[float]] = {}
+    for entry in history:
+        if "loss" in entry and "epoch" in entry:
+            by_epoch.setdefault(max(1, math.ceil(float(entry["epoch"]) - 1e-6)), []).append(float(entry["loss"]))
+    return [{"epoch": e, "loss": _num(sum(v) / len(v)), "steps": len(v)} for e, v in sorted(by_epoch.items())]
+
+
+def _fitting(tokenizer: Any, data: Path, objective: Objective, max_seq_len: int) -> tuple[list[dict[str, Any]], int, int]:
+    """The rows of ``data`` of at most ``max_seq_len`` tokens, how many were longer, and their tokens."""
+    keys = ("prompt", *REPLIES[objective])
+    rows = [{k: r[k] for k in keys} for r in read_jsonl(data)]
+    lengths = token_lengths(tokenizer, rows)
+    kept = [r for r, n in zip(rows, lengths) if n <= max_seq_len]
+    return kept, len(rows) - len(kept), sum(n for n in lengths if n <= max_seq_len)
+
+
+def _arguments(spec: TrainingSpec, work: Path, progress: bool, evaluate: bool) -> dict[str, Any]:
     """The TrainingArguments both objectives share."""
     import torch
 
@@ -90,6 +124,8 @@ def _arguments(spec: TrainingSpec, work: Path, progress: bool) -> dict[str, Any]
         num_train_epochs=spec.epochs,
         max_steps=spec.max_steps or -1,
         per_device_train_batch_size=spec.batch_size,
+        per_device_eval_batch_size=spec.batch_size,
+        eval_strategy="epoch" if evaluate else "no",
         gradient_accumulation_steps=spec.grad_accum,
         learning_rate=spec.learning_rate,
         bf16=spec.bf16,
@@ -106,16 +142,17 @@ def _arguments(spec: TrainingSpec, work: Path, progress: bool) -> dict[str, Any]
     )
 
 
-def _trainer(objective: Objective, lm: Any, tokenizer: Any, dataset: Any, peft_config: Any, args: dict[str, Any]) -> Any:
+def _trainer(
+    objective: Objective, lm: Any, tokenizer: Any, dataset: Any, heldout: Any, peft_config: Any, args: dict[str, Any]
+) -> Any:
+    data = {"train_dataset": dataset, "eval_dataset": heldout, "processing_class": tokenizer, "peft_config": peft_config}
     if objective == "dpo":
         from trl import DPOConfig, DPOTrainer
 
-        return DPOTrainer(
-            model=lm, args=DPOConfig(**args), train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
-        )
+        return DPOTrainer(model=lm, args=DPOConfig(**args), **data)
     from trl import SFTConfig, SFTTrainer
 
-    return SFTTrainer(model=lm, args=SFTConfig(**args), train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+    return SFTTrainer(model=lm, args=SFTConfig(**args), **data)
 
 
 def token_lengths(tokenizer: Any, rows: list[dict[str, Any]]) -> list[int]:
