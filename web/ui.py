@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from govsim.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, RunData, find_runs
-from web import data, paths
+from web import data, decisions, groups, paths
 
 ROOT_ENV = "GOVSIM_RUNS"  # set by `govsim dashboard DIR`
 log = logging.getLogger("govsim.web")
@@ -77,6 +77,44 @@ def load_run(path: str | Path) -> RunData:
     return _read(str(path), _stamp(Path(path)), str(base()))
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _traces(path: str, stamp: tuple, base_dir: str) -> decisions.Traces:
+    return decisions.link(_read(path, stamp, base_dir).events)
+
+
+def traces(path: str | Path) -> decisions.Traces:
+    """``web.decisions.link`` of a run's events, cached like the run itself."""
+    return _traces(str(path), _stamp(Path(path)), str(base()))
+
+
+def _calls(events: list, traces: decisions.Traces) -> pd.DataFrame:
+    calls = data.llm_frame(events)
+    calls.insert(calls.columns.get_loc("purpose") + 1, "decision",
+                 [decisions.label(traces.owner.get(seq)) for seq in calls["seq"]])
+    return calls
+
+
+# The tables of one run the pages derive from its events: built once per change of the run.
+TABLES: dict[str, Callable[[RunData, decisions.Traces], pd.DataFrame]] = {
+    "months": lambda run, _: data.month_frame(run.events),
+    "harvests": lambda run, _: data.harvest_frame(run.events),
+    "calls": lambda run, tr: _calls(run.events, tr),
+    "issues": lambda run, _: data.issues_frame(run.events),
+    "memories": lambda run, _: data.notes_frame(run.events, "memory"),
+    "insights": lambda run, _: data.notes_frame(run.events, "insight"),
+}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _table(name: str, path: str, stamp: tuple, base_dir: str) -> pd.DataFrame:
+    return TABLES[name](_read(path, stamp, base_dir), _traces(path, stamp, base_dir))
+
+
+def table(name: str, path: str | Path) -> pd.DataFrame:
+    """One of ``TABLES`` for a run, cached until the run's files change (each caller gets its own copy)."""
+    return _table(name, str(path), _stamp(Path(path)), str(base()))
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def _runs(root_dir: str, stamps: tuple) -> pd.DataFrame:
     frame = data.runs_table(root_dir, load=load_run)
@@ -92,6 +130,18 @@ def runs(root_dir: Path) -> pd.DataFrame:
     if not root_dir.is_dir():
         return pd.DataFrame()
     return _runs(str(root_dir), tuple((str(p), _stamp(p)) for p in find_runs(root_dir)))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _group_bands(members: tuple, stamps: tuple, base_dir: str) -> pd.DataFrame:
+    frame = pd.DataFrame(list(members), columns=["group", "run"])
+    return groups.group_bands(frame, lambda path: _read(path, stamps[path], base_dir))
+
+
+def group_bands(frame: pd.DataFrame) -> pd.DataFrame:
+    """``web.groups.group_bands`` of runs (a ``group`` and a ``run`` column), cached until one of them changes."""
+    members = tuple(zip(frame["group"], frame["run"]))
+    return _group_bands(members, {path: _stamp(Path(path)) for _, path in members}, str(base()))
 
 
 # ---------------------------------------------------------------------------- widgets

@@ -1,6 +1,7 @@
 """Compare: a sweep folder or chosen runs side by side: the paper's table (mean and 95 %
-interval per group, ``govsim.report.summary_table``), Kaplan–Meier survival curves per
-group, and metric distributions. Only healthy finished runs are compared; the others are
+interval per group, ``govsim.report.summary_table``, the paper's metrics first), stock
+and catch per month across each group's runs (``web.groups``), Kaplan–Meier survival
+curves per group, and metric distributions. Only healthy finished runs are compared; the others are
 listed with what is wrong with each.
 """
 
@@ -11,7 +12,7 @@ import streamlit as st
 
 from govsim import report
 from govsim.metrics import METRICS
-from web import charts, data, ui
+from web import charts, data, groups, ui
 
 # The report's groups (model_id, not the model's name: a fake-backend run never pools with
 # a real one), and the profile: paper and improved runs are different experiments.
@@ -55,12 +56,27 @@ def render() -> None:
     finished, keys = data.with_groups(healthy, by)
     st.subheader("Metrics per group (mean and 95 % interval)")
     table = report.summary_table(data.report_frame(finished), by=keys)
-    pinned = {k: st.column_config.Column(pinned=True) for k in keys}
-    st.dataframe(data.with_interval_text(table), hide_index=True, column_config={**TABLE_FORMATS, **pinned})
-    st.caption("Survival rate: Wilson interval; other metrics: t-interval clipped to the metric's range; "
-               "n/a for a group of one run. Runs are grouped by model_id (the model and its backend).")
+    shown = data.with_interval_text(table)
+    if "group" not in shown.columns:
+        shown.insert(0, "group", [report.group_label(tuple(row)) for row in table[keys].itertuples(index=False)])
+    order = groups.paper_first(shown.columns, keys, report.PAPER_METRICS)
+    # Only the group's label is pinned: pinned key columns filled a narrow window and hid the metrics.
+    st.dataframe(shown, hide_index=True, column_order=order,
+                 column_config={**TABLE_FORMATS, "group": st.column_config.TextColumn(pinned=True, width="medium")})
+    st.caption("The paper's metrics first. Survival rate: Wilson interval; other metrics: t-interval clipped to the "
+               "metric's range; n/a for a group of one run. Runs are grouped by model_id (the model and its backend), "
+               "so a fake-backend run never pools with a real one.")
     with st.expander("As markdown (for a paper or a README)"):
         st.code(report.to_markdown(table), language="markdown")
+    st.subheader("Stock and catch per month (mean and 95 % band per group)")
+    bands = ui.group_bands(finished)
+    left, right = st.columns(2)
+    for col, series in zip((left, right), groups.SERIES):
+        with col:
+            st.markdown(f"**{groups.SERIES[series].capitalize()}**")
+            st.plotly_chart(charts.band_figure(bands, series, groups.SERIES[series]))
+    st.caption("Each month averages every run of the group: a run that collapsed counts as an empty commons "
+               "(stock 0, nothing caught) in the months after; no band for a group of one run.")
     left, right = st.columns(2)
     with left:
         st.subheader("Survival (Kaplan–Meier)")
