@@ -19,6 +19,7 @@ PAGES = [
     st.Page("views/network.py", title="Network", icon=":material/hub:", url_path="network"),
     st.Page("views/rerest.py", title="Re-ReST", icon=":material/model_training:", url_path="rerest"),
     st.Page("views/live.py", title="Live", icon=":material/sensors:", url_path="live"),
+    st.Page("views/play.py", title="Play", icon=":material/sports_esports:", url_path="play"),
 ]
 
 st.set_page_config(page_title="govsim dashboard", page_icon=":material/water:", layout="wide")
