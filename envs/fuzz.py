@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from envs import commons_v0
+from govsim import institutions
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE
 from govsim.institutions.sanctions import SANCTION
 from govsim.phases import (
@@ -56,9 +57,7 @@ KEYS = {
     Phase.DISCUSSION: (UTTERANCE, END_CONVERSATION, NEXT_SPEAKER),
     Phase.SUMMARY: (SUMMARY, AGREED_LIMIT),
     Phase.REFLECTION: (REFLECTION,),
-    Phase.AGENDA: (AGENDA_LIMIT, AGENDA),
-    Phase.VOTE: (VOTE,),
-    Phase.SANCTION: (SANCTION,),
+    **institutions.phase_keys(),
 }
 AMOUNTS, FLAGS, TEXTS = {HARVEST, AGREED_LIMIT, AGENDA_LIMIT}, {END_CONVERSATION}, {UTTERANCE, SUMMARY, REFLECTION, AGENDA}
 SEATS = {NEXT_SPEAKER, VOTE}  # a seat index, or a name

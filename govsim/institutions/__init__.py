@@ -63,6 +63,7 @@ class Institution:
 
     name = ""
     placement: Mapping[Phase, Phase] = {}  # its phases, each put in before the base phase named
+    keys: Mapping[Phase, tuple[str, ...]] = {}  # the action keys each of its phases reads, in the order to ask them
     sentences: Mapping[str, set[str]] = {}  # its sentence keys and the fields each is given
     scripted: Mapping[str, set[str]] = {}  # the lines scripted agents say in its phases, and their fields
 
@@ -155,6 +156,11 @@ def sentence_fields() -> dict[str, set[str]]:
 def scripted_fields() -> dict[str, set[str]]:
     """Every institution's scripted lines and their fields."""
     return {key: fields for cls in REGISTRY.values() for key, fields in cls.scripted.items()}
+
+
+def phase_keys() -> dict[Phase, tuple[str, ...]]:
+    """The action keys of every institution's phases (a person at a seat, a fuzzer: what to ask for)."""
+    return {phase: keys for cls in REGISTRY.values() for phase, keys in cls.keys.items()}
 
 
 def label(names: list[str] | None) -> str:

@@ -52,6 +52,7 @@ def listing(names: list[str]) -> str:
 class Election(Institution):
     name = "election"
     placement = {Phase.AGENDA: Phase.HARVEST, Phase.VOTE: Phase.HARVEST}
+    keys = {Phase.AGENDA: (AGENDA_LIMIT, AGENDA), Phase.VOTE: (VOTE,)}
     sentences = {
         "election_called": {"term", "candidates"},
         "agenda_line": {"name", "limit", "text"},

@@ -45,6 +45,7 @@ def amount_text(value: float) -> str:
 class Sanctions(Institution):
     name = "sanctions"
     placement = {Phase.SANCTION: Phase.DISCUSSION}
+    keys = {Phase.SANCTION: (SANCTION,)}
     sentences = {
         "sanction_rule": {"cost", "fine", "limit"},
         "sanction_over": {"names"},
