@@ -1,10 +1,11 @@
 """Re-ReST end to end on the REAL embedded model (SmolLM2-135M), test-sized.
 
-``experiments/rerest_tiny.yaml``: 1 training seed, 3 generative agents, 2 months, k=2, two
-LoRA steps, 1 held-out seed, on the transformers backend (no vLLM engine start-up).
-Checks that the data sets, the adapters and the evaluation exist, and that the Re-ReST
-adapter was really applied when evaluating: the run logs name it on every call, and its
-greedy replies differ from the base model's.
+``experiments/rerest_tiny.yaml``: 1 training seed, 3 generative agents, 2 months, k=2, a
+20-token reply budget, two LoRA epochs, 1 held-out seed, on the transformers backend (no
+vLLM engine start-up). Checks that the data sets, the adapters and both evaluations
+exist, that passing corrections fit the agent's budget, and that the Re-ReST adapter was
+really applied: the run logs name it on every call, and its greedy replies to the fixed
+prompts differ from the base model's.
 """
 
 import csv
@@ -18,6 +19,7 @@ from govsim.cli import app
 from govsim.llm.base import LLMError
 from govsim.llm.embedded import resolve_model
 from govsim.rerest.decisions import is_first_harvest_call
+from govsim.rerest.reply import Reader, token_counter
 from govsim.rerest.stages import read_jsonl
 from govsim.rerest.summary import COLUMNS
 from govsim.runlog import read_run
@@ -35,7 +37,7 @@ def test_one_iteration_on_the_embedded_model(tmp_path):
     out = tmp_path / "rerest"
     result = CliRunner().invoke(app, ["rerest", str(TINY), "--out", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "| iteration | method | runs |" in result.output
+    assert "## Fixed inputs: the same" in result.output
 
     stages = {name: r["result"] for name, r in json.loads((out / "stages.json").read_text()).items()}
     it = out / "iter1"
@@ -43,8 +45,12 @@ def test_one_iteration_on_the_embedded_model(tmp_path):
     decisions = read_jsonl(it / "samples" / "base" / "decisions.jsonl")
     assert decisions and len(samples) == 2 * len(decisions)
     assert all({"passed", "kind", "feedback", "outcome"} <= set(s) for s in samples)
+    assert all("\nAnswer: " in s["text"] or s["text"].startswith("Answer: ") for s in samples)  # the agent's form
     reflections = read_jsonl(it / "reflections.jsonl")
     assert len(reflections) == sum(not s["passed"] for s in samples)
+    reader = Reader(20, token_counter("transformers", "embedded"))  # the tiny config's reply budget
+    for row in reflections:  # every passing correction is a first reply within the agent's budget
+        assert not row["passed"] or reader.read(row["text"]).problem is None
     sizes = stages["i1.datasets"]
     assert sizes["d_m"] + sizes["d_r"] == sizes["agent_rerest"] > 0, sizes
     for row in read_jsonl(it / "data" / "agent_rerest.jsonl"):
@@ -52,7 +58,14 @@ def test_one_iteration_on_the_embedded_model(tmp_path):
 
     adapter = it / "adapters" / "rerest"
     assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
-    assert stages["i1.train.rerest"]["steps"] == 2
+    trained = stages["i1.train.rerest"]
+    assert trained["epochs"] == 2.0 and [e["epoch"] for e in trained["epoch_losses"]] == [1, 2]
+
+    prompts = {d["id"] for d in read_jsonl(out / "fixed" / "decisions.jsonl")}
+    answers = read_jsonl(it / "fixed" / "rerest.jsonl")
+    assert {a["decision"] for a in answers} == prompts and len(answers) == 3 * len(prompts)  # k = 2, and greedy
+    fixed = stages["i1.fixed.rerest"]
+    assert fixed["sampled"]["n"] == 2 * len(prompts) and fixed["vs_base"]["differ"] >= 1  # the adapter changes replies
 
     for root in (out / "eval_base" / "seed100", it / "eval" / "rerest" / "seed100"):
         assert read_run(root).finished
@@ -60,13 +73,14 @@ def test_one_iteration_on_the_embedded_model(tmp_path):
     assert calls and {c["adapter"] for c in calls} == {str(adapter.resolve())}
     assert any(is_first_harvest_call(c) for c in calls)
     assert {c["adapter"] for c in read_run(out / "eval_base" / "seed100").of_type("llm_call")} == {None}
-    greedy = stages["i1.check"]["rerest"]["greedy"]
-    assert greedy["differ"] >= 1, greedy  # the adapter changes what the model says
 
     rows = list(csv.DictReader(open(out / "rerest_summary.csv")))
     assert list(rows[0]) == COLUMNS
-    assert [(r["iteration"], r["method"]) for r in rows] == [("0", "base"), ("1", "self_training"), ("1", "rerest")]
-    assert rows[2]["runs"] == "1" and rows[2]["reflection_pass_rate"] != ""
+    assert [(r["iteration"], r["method"]) for r in rows][0] == ("0", "base") and ("1", "rerest") in [
+        (r["iteration"], r["method"]) for r in rows
+    ]
+    rerest = next(r for r in rows if r["method"] == "rerest")
+    assert rerest["runs"] == "1" and rerest["reflection_pass_rate"] != "" and rerest["sample_n"] == str(2 * len(prompts))
 
     table = (out / "rerest_summary.md").read_text()
     again = CliRunner().invoke(app, ["rerest", str(TINY), "--out", str(out), "--no-progress"])
@@ -86,7 +100,8 @@ def test_bad_rerest_config_exits_2_with_one_line(tmp_path):
 
 @pytest.mark.parametrize("objective", ["sft", "dpo"])
 def test_lora_training_on_the_embedded_model(tmp_path, objective):
-    """Both objectives write a complete adapter; over-long examples are left out and counted."""
+    """Both objectives write a complete adapter with per-epoch and held-out losses; over-long
+    examples are left out and counted; a training started from an adapter goes on from it."""
     pytest.importorskip("trl")
     try:
         model = resolve_model("embedded")
@@ -98,21 +113,39 @@ def test_lora_training_on_the_embedded_model(tmp_path, objective):
     def reply(text):
         return [{"role": "assistant", "content": text}]
 
-    rows = []
-    for stock in (40, 60, 80, 100):
-        row = {"prompt": [{"role": "user", "content": f"The lake holds {stock} tons. How many do you catch?"}]}
-        if objective == "sft":
-            row["completion"] = reply(f"Answer: {stock // 10} tons.")
-        else:
-            row |= {"chosen": reply(f"Answer: {stock // 10} tons."), "rejected": reply(f"Answer: {stock} tons.")}
-        rows.append(row)
-    rows.append({**rows[0], "prompt": [{"role": "user", "content": "fish " * 200}]})
-    data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    result = train_lora(model, data, tmp_path / "adapter", TrainingSpec(max_steps=1, batch_size=2, max_seq_len=128),
-                        progress=False, objective=objective)
-    assert (result["examples"], result["too_long"], result["steps"]) == (4, 1, 1)
+    def rows_for(stocks):
+        rows = []
+        for stock in stocks:
+            row = {"prompt": [{"role": "user", "content": f"The lake holds {stock} tons. How many do you catch?"}]}
+            if objective == "sft":
+                row["completion"] = reply(f"Answer: {stock // 10} tons.")
+            else:
+                row |= {"chosen": reply(f"Answer: {stock // 10} tons."), "rejected": reply(f"Answer: {stock} tons.")}
+            rows.append(row)
+        return rows
+
+    def write(name, rows):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
+
+    train = rows_for((40, 60, 80, 100))
+    data = write("data.jsonl", [*train, {**train[0], "prompt": [{"role": "user", "content": "fish " * 200}]}])
+    heldout = write("heldout.jsonl", rows_for((50, 70)))
+    spec = TrainingSpec(epochs=2, batch_size=4, max_seq_len=128)
+    result = train_lora(model, data, tmp_path / "adapter", spec, progress=False, objective=objective, heldout=heldout)
+    assert (result["examples"], result["too_long"], result["steps"], result["heldout_examples"]) == (4, 1, 2, 2)
+    assert [e["epoch"] for e in result["epoch_losses"]] == [1, 2] and result["init"] is None
+    assert [e["epoch"] for e in result["heldout_losses"]] == [0.0, 1.0, 2.0]
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
     assert not (tmp_path / "adapter.work").exists() and not (tmp_path / "adapter.tmp").exists()
     config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert (config["r"], config["lora_alpha"], sorted(config["target_modules"])) == (8, 16, ["q_proj", "v_proj"])
+    if objective == "sft":
+        first = str(tmp_path / "adapter")
+        more = train_lora(model, data, tmp_path / "more", TrainingSpec(max_steps=1, batch_size=4, max_seq_len=128),
+                          progress=False, init=first, heldout=heldout)
+        # it starts where the first adapter ended: the same held-out loss before any step
+        assert more["init"] == first
+        assert more["heldout_losses"][0]["loss"] == pytest.approx(result["heldout_losses"][-1]["loss"], abs=2e-3)
+        assert len(more["heldout_losses"]) == 2  # before, and after its one (partial-epoch) step

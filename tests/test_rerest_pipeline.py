@@ -20,7 +20,7 @@ from govsim.rerest import config as rerest_config
 from govsim.rerest import datasets, fixed, pipeline
 from govsim.rerest.config import ReflectionSpec, SamplingSpec
 from govsim.rerest.decisions import from_run
-from govsim.rerest.reflect import reflect
+from govsim.rerest.reflect import passing, reflect
 from govsim.rerest.reply import Reader
 from govsim.rerest.sample import draw_samples, scored_row
 from govsim.rerest.stages import STAGES_FILE, Stages, read_jsonl
@@ -124,6 +124,12 @@ def test_samples_reflections_and_training_sets(tmp_path):
     prompt = llm.requests[0].messages[1]["content"]
     assert decisions["seed0/m1/John"].messages[0]["content"] in prompt and "Answer: 50" in prompt
     assert llm.requests[0].sampling.max_tokens == ReflectionSpec().max_tokens
+    bounded = next(r for r in llm.requests if continuation(r)).constraint  # John, month 1: f(h) = 25
+    assert [n for n in range(0, 101) if bounded.matches(str(n))] == list(range(1, 26))
+    assert passing(0).matches("0") and not passing(0).matches("1")
+    llm.requests.clear()
+    asyncio.run(reflect(llm, decisions, samples[1:2], ReflectionSpec(answer="digits"), None, TEXTS, reader, progress=False))
+    assert next(r for r in llm.requests if continuation(r)).constraint.regex == "(0|[1-9][0-9]{0,2})"
 
     d_m = datasets.agent_examples(decisions, samples, "sample")
     d_r = datasets.agent_examples(decisions, reflections, "correction")
@@ -170,19 +176,20 @@ def test_a_correction_passes_only_as_a_first_reply_within_the_agents_budget(tmp_
 
     # without the constraint: one free reply, read the agent's way and put in its form
     free = FakeLLM(lambda r: "I take less. Answer: 5 tons. Then I rest. Answer: 30")
-    row = asyncio.run(reflect(free, decisions, failed, ReflectionSpec(constrain_answer=False), None, TEXTS, roomy, progress=False))[0]
+    row = asyncio.run(reflect(free, decisions, failed, ReflectionSpec(answer="free"), None, TEXTS, roomy, progress=False))[0]
     assert row["text"] == "I take less.\nAnswer: 5" and row["passed"]  # the first marker counts, as the agent's stop
     assert free.requests[0].constraint is None and not free.requests[0].sampling.stop
     unread = FakeLLM(lambda r: "I would take five tons.")
-    row = asyncio.run(reflect(unread, decisions, failed, ReflectionSpec(constrain_answer=False), None, TEXTS, roomy, progress=False))[0]
+    row = asyncio.run(reflect(unread, decisions, failed, ReflectionSpec(answer="free"), None, TEXTS, roomy, progress=False))[0]
     assert row["kind"] == "unparsed" and row["text"] == "I would take five tons."
 
 
-def test_the_reflection_prompt_gives_no_example_amount():
+def test_the_reflection_prompt_gives_no_fixed_amount_only_the_decisions_own():
     reflection = load_templates(None)["reflection"]
     assert not re.search(r"\d", reflection["system"] + reflection["user"])
-    messages = TEXTS.reflection_messages([{"role": "user", "content": "How many?"}], "Answer: 40", "You chose 40 tons.")
+    messages = TEXTS.reflection_messages([{"role": "user", "content": "How many?"}], "Answer: 40", "You chose 40 tons.", 7)
     assert "Answer:" in messages[1]["content"] and "first person" in messages[1]["content"]
+    assert "more than 7 tons this month would shrink the lake" in " ".join(messages[1]["content"].split())
 
 
 def test_the_fixed_input_evaluation(tmp_path):

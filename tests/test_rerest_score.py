@@ -114,7 +114,7 @@ def test_feedback_speaks_the_scenario_vocabulary():
 
 def test_reflection_prompt_holds_situation_reply_and_feedback(fishery):
     situation = [{"role": "system", "content": "You are John."}, {"role": "user", "content": "How many tons?"}]
-    messages = fishery.reflection_messages(situation, "Answer: 40", "You chose 40 tons.")
+    messages = fishery.reflection_messages(situation, "Answer: 40", "You chose 40 tons.", 10)
     assert [m["role"] for m in messages] == ["system", "user"]
     user = messages[1]["content"]
     assert "You are John.\n\nHow many tons?" in user and "Answer: 40" in user and "You chose 40 tons." in user

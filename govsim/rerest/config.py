@@ -10,7 +10,7 @@ settings used for sampling and reflection. Unknown keys and bad values raise
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -37,10 +37,15 @@ class ReflectionSpec(_Strict):
     """The reflector: by default the agent's base model with the reflection prompt.
 
     A correction is an agent reply: a short reasoning (at most ``max_tokens``; one cut
-    there keeps its full sentences), then 'Answer: ' continued under the digits-only
-    constraint (``constrain_answer``, when the backend has constraints; else the reply's
-    own answer line is read). It passes only if, read as the agent's first reply within
-    the agent's budget, it passes the check.
+    there keeps its full sentences), then 'Answer: ' and the amount. ``answer`` says how
+    the amount is written: ``bounded``, continued under a constraint to the amounts that
+    pass this decision (1 to f(h), lowered to an agreed limit; 0 when nothing can be
+    taken): the reflector uses what the environment's feedback tells it, as a
+    training-time tool may; ``digits``, under the agent's own digits-only constraint, so
+    the reflector must find the amount itself; ``free``, one unconstrained reply whose own
+    answer line is read. Backends without constraints write freely. Either way a
+    correction passes only if, read as the agent's first reply within the agent's budget,
+    it passes the check.
     """
 
     model: str | None = None  # another model for the reflector; None: run.llm.model
@@ -49,7 +54,9 @@ class ReflectionSpec(_Strict):
     # taught the agent; long free text did not (the answer line drowned in the loss).
     max_tokens: int = Field(48, ge=1)
     use_trained: bool = True  # reflect with the reflector adapter trained in the previous iteration
-    constrain_answer: bool = True
+    # bounded by default: without it the embedded 135M reflector wrote no passing amount in
+    # the tiny run (it continues 'Answer: ' with digits of the prompt's dates, e.g. 202)
+    answer: Literal["bounded", "digits", "free"] = "bounded"
 
 
 class TrainingSpec(_Strict):

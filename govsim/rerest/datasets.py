@@ -49,7 +49,7 @@ def reflector_examples(
     decisions: dict[str, Decision], samples: Sequence[Row], reflections: Sequence[Row], texts: Texts
 ) -> list[Row]:
     def prompt(decision: str, failed: str, feedback: str) -> list[dict[str, str]]:
-        return texts.reflection_messages(decisions[decision].messages, failed, feedback)
+        return texts.reflection_messages(decisions[decision].messages, failed, feedback, decisions[decision].state.upper)
 
     out = [
         example(prompt(r["decision"], r["failed_text"], r["failed_feedback"]), r["text"], r["decision"], "correction")

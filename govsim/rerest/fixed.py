@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats
 
+from agents.generative.harvest import digits_constraint
 from govsim.llm.base import LLM
 from govsim.rerest.config import SamplingSpec
 from govsim.rerest.decisions import Decision
@@ -42,7 +43,8 @@ async def answer(
     """k sampled replies and one greedy reply per prompt, scored (rows tagged ``k`` or ``greedy``)."""
 
     def items(k: int | str) -> list[Item]:
-        return [Item(d.messages, d.state.capacity, (("purpose", "rerest_eval"), ("decision", d.id), ("k", k))) for d in decisions]
+        tags = lambda d: (("purpose", "rerest_eval"), ("decision", d.id), ("k", k))  # noqa: E731
+        return [Item(d.messages, digits_constraint(d.state.capacity), tags(d)) for d in decisions]
 
     sampled_items, greedy_items = [i for k in range(spec.k) for i in items(k)], items(GREEDY)
     sampled, greedy = await asyncio.gather(  # one batch: rows keep their own temperature

@@ -4,18 +4,20 @@ The reflector sees the decision input x (its messages' text), the failed reply a
 environment's feedback on it (``templates.yaml``: ``reflection``), and writes the reply
 the agent should have given, in the agent's form: a short reasoning (at most
 ``reflection.max_tokens``; one cut there keeps its full sentences, counted as
-``trimmed``), then 'Answer: ' continued under the digits-only constraint
-(``constrain_answer``; otherwise one free reply whose own answer line is read, and the
-correction is put in the agent's form). The correction passes only if, read as the
-agent's first reply within the agent's budget, it passes the check on x; what fails is
-counted by why (``kinds``) and left out of the training sets.
+``trimmed``), then 'Answer: ' continued under the constraint ``reflection.answer`` names
+(``passing``: the amounts that pass x; or the agent's digits), or, with ``free`` or a
+backend without constraints, one free reply whose own answer line is read and put in the
+agent's form. The correction passes only if, read as the agent's first reply within the
+agent's budget, it passes the check on x; what fails is counted by why (``kinds``) and
+left out of the training sets.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from govsim.llm.base import LLM, Request, Sampling
+from agents.generative.harvest import digits_constraint
+from govsim.llm.base import LLM, Constraint, Request, Sampling
 from govsim.rerest.config import ReflectionSpec
 from govsim.rerest.decisions import Decision
 from govsim.rerest.infer import complete_all
@@ -30,16 +32,17 @@ async def reflect(
 ) -> list[dict[str, Any]]:
     """One scored correction per failed sample, in sample order."""
     failed = [s for s in samples if not s["passed"]]
+    states = [decisions[s["decision"]].state for s in failed]
     items = [
         Item(
-            texts.reflection_messages(decisions[s["decision"]].messages, s["text"], s["feedback"]),
-            decisions[s["decision"]].state.capacity,
+            texts.reflection_messages(decisions[s["decision"]].messages, s["text"], s["feedback"], state.upper),
+            passing(state.upper) if spec.answer == "bounded" else digits_constraint(state.capacity),
             (("purpose", "rerest_reflect"), ("decision", s["decision"]), ("k", s["k"])),
         )
-        for s in failed
+        for s, state in zip(failed, states)
     ]
     sampling = Sampling(temperature=spec.temperature, max_tokens=spec.max_tokens)
-    if spec.constrain_answer and llm.supports_constraints:
+    if spec.answer != "free" and llm.supports_constraints:
         corrections = await ask(llm, items, sampling, adapter, "reflections", progress, trim=True)
     else:
         corrections = await _free(llm, items, sampling, adapter, reader, progress)
@@ -64,3 +67,8 @@ async def _free(llm: LLM, items: Sequence[Item], sampling: Sampling, adapter: st
         out.append(Asked(text, completion.finish_reason == "length"))
     return out
 
+
+
+def passing(upper: int) -> Constraint:
+    """The amounts that pass a decision whose most is ``upper``: 1 to upper, or 0 when it is 0."""
+    return Constraint(regex="(" + "|".join(str(n) for n in range(1, upper + 1)) + ")" if upper > 0 else "0")

@@ -1,8 +1,9 @@
 """A harvest reply as the generative agent gives it and reads it (agents/generative/harvest.py).
 
 Asking (``ask``): the reasoning runs until one of the reference's answer markers (stop
-strings), then the reply is continued after 'Answer: ' under the digits-only constraint
-(when the backend can enforce one). The reply is the reasoning, a new line, 'Answer: '
+strings), then the reply is continued after 'Answer: ' under a constraint (the agent's
+digits-only one for samples and evaluation replies; see ``reflect`` for corrections)
+when the backend can enforce one. The reply is the reasoning, a new line, 'Answer: '
 and the number: what the agent's own context holds afterwards, and so the form every
 sample, correction and evaluation reply takes here. All requests of a step go to the
 backend at once (all reasoning, then all answers), so it batches them.
@@ -23,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from agents.generative.asking import prefilled
-from agents.generative.harvest import AMOUNT_TOKENS, ANSWER_PREFIX, MARKERS, digits_constraint, parse_number
-from govsim.llm.base import LLM, LLMError, Message, Request, Sampling
+from agents.generative.harvest import AMOUNT_TOKENS, ANSWER_PREFIX, MARKERS, parse_number
+from govsim.llm.base import LLM, Constraint, LLMError, Message, Request, Sampling
 from govsim.rerest.infer import complete_all
 
 Tags = tuple[tuple[str, Any], ...]
@@ -41,10 +42,11 @@ class Asked:
 
 @dataclass(frozen=True)
 class Item:
-    """One chat to answer: its messages, the capacity bounding the digits, request tags."""
+    """One chat to answer: its messages, the constraint of the number after 'Answer: '
+    (dropped where the backend has none), request tags."""
 
     messages: Sequence[Message]
-    capacity: int
+    answer: Constraint
     tags: Tags
 
 
@@ -84,7 +86,7 @@ async def ask(
         [
             Request(
                 tuple(prefilled(i.messages, f"{r}\n{ANSWER_PREFIX}")), answer_sampling,
-                constraint=digits_constraint(i.capacity) if llm.supports_constraints else None,
+                constraint=i.answer if llm.supports_constraints else None,
                 adapter=adapter, tags=(*i.tags, ("part", "answer")),
             )
             for i, r in zip(items, reasonings)

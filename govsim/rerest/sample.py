@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Any, Sequence
 
+from agents.generative.harvest import digits_constraint
 from govsim.llm.base import LLM, Sampling
 from govsim.rerest.config import SamplingSpec
 from govsim.rerest.decisions import Decision
@@ -40,7 +41,7 @@ async def draw_samples(
 ) -> list[dict[str, Any]]:
     """k scored samples per decision, in decision order."""
     items = [
-        Item(d.messages, d.state.capacity, (("purpose", "rerest_sample"), ("decision", d.id), ("k", j)))
+        Item(d.messages, digits_constraint(d.state.capacity), (("purpose", "rerest_sample"), ("decision", d.id), ("k", j)))
         for d in decisions
         for j in range(spec.k)
     ]

@@ -33,7 +33,7 @@ FIELDS: dict[str, dict[str, set[str]]] = {
         "passed": _PROJECTION | {"next_stock", "limit_clause"},
         "limit_clause": {"limit"},
     },
-    "reflection": {"system": set(), "user": {"situation", "reply", "feedback"}},
+    "reflection": {"system": set(), "user": {"situation", "reply", "feedback", "upper"}},
 }
 
 
@@ -77,13 +77,12 @@ class Texts:
     def limit_clause(self, limit: int | None) -> str:
         return "" if limit is None else self._render("feedback", "limit_clause", limit=limit)
 
-    def reflection_messages(self, situation: Sequence[Message], reply: str, feedback: str) -> list[Message]:
-        """The reflector's chat: the original prompt's text, the failed reply, the feedback."""
+    def reflection_messages(self, situation: Sequence[Message], reply: str, feedback: str, upper: int) -> list[Message]:
+        """The reflector's chat: the original prompt's text, the failed reply, the feedback and
+        ``upper``, the decision's own most that passes (f(h), lowered to an agreed limit)."""
         shown = "\n\n".join(m["content"] for m in situation)
-        return [
-            {"role": "system", "content": self._render("reflection", "system")},
-            {"role": "user", "content": self._render("reflection", "user", situation=shown, reply=reply, feedback=feedback)},
-        ]
+        user = self._render("reflection", "user", situation=shown, reply=reply, feedback=feedback, upper=upper)
+        return [{"role": "system", "content": self._render("reflection", "system")}, {"role": "user", "content": user}]
 
     def _render(self, section: str, key: str, **fields: object) -> str:
         return self.templates[section][key].format(**self.vocabulary, **fields).strip()
