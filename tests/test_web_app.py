@@ -166,6 +166,8 @@ def test_run_page_builds_only_the_open_tab(fixture_root, open_page):
 def test_timeline_shows_each_month_in_order_with_its_issues_folded(fixture_root, open_page):
     run_dir = fixture_root / "llm" / "seed0"
     at = open_tab(open_page(fixture_root, "run", "llm/seed0"), "Timeline")
+    assert "### Month 1" in texts(at) and "### Month 2" not in texts(at)  # one month at a time by default
+    at.selectbox(key="timeline_month").set_value("all months").run()
     shown = texts(at)
     for month in (1, 2, 3):
         assert f"### Month {month}" in shown
@@ -211,6 +213,7 @@ def test_an_utterance_a_failed_reflection_and_an_insight_open_their_traces(fixtu
     luke = first(events_of(run_dir, "reflection"), agent="Luke", month=1)
     plan = first(events_of(run_dir, "insight"), agent="John", month=1, source="plan")
     at = open_tab(open_page(fixture_root, "run", "llm/seed0"), "Timeline")
+    at.selectbox(key="timeline_month").set_value("all months").run()
     open_box(at, f"tl-{said['seq']}", f"tl-{luke['seq']}", f"tl-{plan['seq']}")
     shown = " ".join(labels(at))
     for purpose in ("converse", "converse_end", "converse_next"):
@@ -309,6 +312,7 @@ def test_run_page_timeline_shows_one_month_on_request(fixture_root, open_page):
 
 def test_a_long_run_folds_its_issues_and_builds_quickly(fixture_root, open_page):
     at = open_tab(open_page(fixture_root, "run", "long/seed0"), "Timeline")
+    at.selectbox(key="timeline_month").set_value("all months").run()
     assert sum(lbl.endswith("issues this month: 1 parse failure, 1 fallback") or "issues this month" in lbl
                for lbl in labels(at)) >= 2
     assert len(at.warning) == 0  # no box per failure: the issue said 180 a month
@@ -425,6 +429,16 @@ def test_compare_page_group_view_and_the_papers_columns_first(fixture_root, open
         assert caught["sustainable*5 (n=3)"][month - 1] == pytest.approx(sum(totals) / 3)
     assert len(stock["sustainable*4,greedy (n=2)"]) == 1  # both collapsed in month 1
     assert "Stock and catch per month (mean and 95 % band per group)" in texts(at)
+
+
+def test_compare_keeps_institutions_and_planned_months_apart(fixture_root, open_page):
+    at = open_page(fixture_root, "compare")
+    table = at.dataframe[1].value  # all runs: the left-out ones first
+    greedy = table[table["agents"] == "sustainable*4,greedy"].set_index("institutions")
+    assert greedy.loc["none", "runs"] == 2 and greedy.loc["election,sanctions", "runs"] == 1
+    generative = table[(table["agents"] == "generative*5") & table["model_id"].str.startswith("fake:")]
+    assert sorted(generative["horizon"]) == [3, 12] and list(generative["runs"]) == [1, 1]
+    assert any(label.endswith("12 months") for label in generative["group"])
 
 
 def test_compare_page_groups_by_model_id_not_model_name(fixture_root, open_page):

@@ -246,6 +246,8 @@ def test_runs_table_gives_each_run_its_status(fixture_root):
         assert runs.loc[f"damaged/{how}", "status"] == data.DAMAGED, how
         assert problem in runs.loc[f"damaged/{how}", "problems"], how
     assert runs.loc["sweep/greedy/seed0", "months"] == 1 and runs.loc["sweep/fair/seed1", "months"] == 4
+    assert runs.loc["institutions/seed0", "institutions"] == "election,sanctions"
+    assert runs.loc["sweep/fair/seed0", "institutions"] == "none" and runs.loc["long/seed0", "horizon"] == 12
 
 
 def test_runs_table_groups_by_model_id_with_the_model_as_fallback(fixture_root):

@@ -17,7 +17,6 @@ import pandas as pd
 
 from govsim.events import upgrade
 from govsim.metrics import COUNTERS, METRICS, counters
-from govsim.report import group_label
 from govsim.runlog import RunData, find_runs, read_run
 from web.paths import REREST_FILE
 
@@ -27,11 +26,12 @@ _MISSING_SUMMARY = "summary is missing"  # the problem read_run reports for a ru
 ISSUE_TYPES = ("parse_failure", "fallback", "invalid_action", "agent_error")
 NO_LIMIT = -1
 RUN_COLUMNS = [
-    "run", "name", "status", "scenario", "experiment", "profile", "model", "model_id", "agents", "seed", "months",
+    "run", "name", "status", "scenario", "experiment", "profile", "institutions", "model", "model_id", "agents", "seed",
+    "months",
     "events", "horizon", "finished", "problems", *METRICS, *COUNTERS,
 ]
 NUMERIC = ("months", "horizon", *(m for m in METRICS if m != "survived"))
-WHOLE = ("seed", "events")  # nullable integers, so a seed groups as 0, not 0.0
+WHOLE = ("seed", "events", "horizon")  # nullable integers, so a seed groups as 0, not 0.0
 REREST_COLUMNS = (
     "iteration", "method", "survival_rate", "survival_rate_ci", "survival_time", "survival_time_ci", "gain",
     "gain_ci", "efficiency", "efficiency_ci", "sample_pass_rate", "reflection_pass_rate",
@@ -186,6 +186,15 @@ def agent_mix(seats: dict[str, str | None]) -> str:
     return ",".join(f"{kind}*{n}" if n > 1 else kind for kind, n in counts.items())
 
 
+def institutions(config: dict[str, Any] | None) -> str:
+    """The month's institutions a run's config names (``election,sanctions``), ``none`` for the
+    paper's month (configs from before institutions have no such key)."""
+    named = (config or {}).get("institutions")
+    if isinstance(named, str):
+        named = [named]
+    return ",".join(str(n) for n in named) if isinstance(named, list) and named else "none"
+
+
 def run_row(path: Path, run: RunData, root: str | Path) -> dict[str, Any]:
     """One run as the Runs and Compare pages list it; every value of the type its column holds."""
     fields, _ = checked_summary(run.summary)
@@ -194,6 +203,7 @@ def run_row(path: Path, run: RunData, root: str | Path) -> dict[str, Any]:
     row = {
         "run": str(path), "name": relative(path, root), "status": status(run),
         "scenario": who["scenario"], "experiment": who["experiment"], "profile": who["profile"] or "paper",
+        "institutions": institutions(run.config),
         "model": model, "model_id": fields.get("model_id") or who["model_id"] or model,
         "agents": agent_mix(who["agents"]), "seed": who["seed"],
         "months": fields.get("survival_time") or months_played(run.events), "events": len(run.events),
@@ -431,15 +441,23 @@ def varying(frame: pd.DataFrame, by: Iterable[str]) -> list[str]:
     return [k for k in by if frame[k].astype(str).nunique() > 1] or by
 
 
+def group_part(key: str, value: Any) -> str:
+    """One key's part of a group's label; the planned months say what they are (``12 months``)."""
+    return f"{value} months" if key == "horizon" and not pd.isna(value) else str(value)
+
+
 def with_groups(frame: pd.DataFrame, by: Iterable[str]) -> tuple[pd.DataFrame, list[str]]:
-    """The frame with a ``group`` column labelled as ``govsim.report.km_curves`` labels
-    its groups, and the keys used; no keys means one group, "all runs"."""
+    """The frame with a ``group`` column (the values of the keys that differ, joined as
+    ``govsim.report.group_label`` joins them), and the keys used; no keys means one group,
+    "all runs". Pages pass ``group`` as the key to the report's tables and curves, so their
+    groups carry these labels."""
     frame = frame.copy()
     keys = varying(frame, by)
     if not keys:
         frame["group"], keys = "all runs", ["group"]
     else:
-        frame["group"] = [group_label(tuple(row)) for row in frame[keys].itertuples(index=False)]
+        frame["group"] = [" / ".join(group_part(k, v) for k, v in zip(keys, row))
+                          for row in frame[keys].itertuples(index=False)]
     return frame, keys
 
 
@@ -448,7 +466,7 @@ def report_frame(healthy: pd.DataFrame) -> pd.DataFrame:
     ``km_curves``: the runs are already chosen (the report's own ``status`` vocabulary is not
     needed), and its ``months`` is the runs' planned months (``horizon`` here, the ceiling
     of survival time's interval), not the months they survived."""
-    return healthy.drop(columns=["status", "months"]).rename(columns={"horizon": "months"})
+    return healthy.drop(columns=["status"]).assign(months=healthy["horizon"])
 
 
 def with_interval_text(table: pd.DataFrame) -> pd.DataFrame:

@@ -223,12 +223,13 @@ def plain(text: str) -> str:
 
 
 def list_runs(frame: pd.DataFrame, head: str) -> None:
-    """A warning, then a table of the runs it is about: name, status and every problem."""
+    """A warning, then, folded under it, a table of the runs it is about: name, status and every problem."""
     if frame.empty:
         return
     st.warning(head)
-    st.dataframe(frame[["name", "status", "problems"]], hide_index=True,
-                 column_config={"problems": st.column_config.TextColumn(width="large")})
+    with st.expander(f"Which runs, and why ({len(frame)})"):
+        st.dataframe(frame[["name", "status", "problems"]], hide_index=True,
+                     column_config={"problems": st.column_config.TextColumn(width="large")})
 
 
 def sidebar() -> None:

@@ -15,8 +15,9 @@ from govsim.metrics import METRICS
 from web import charts, data, groups, ui
 
 # The report's groups (model_id, not the model's name: a fake-backend run never pools with
-# a real one), and the profile: paper and improved runs are different experiments.
-GROUP_KEYS = (*report.GROUP_KEYS, "profile")
+# a real one), and what else makes a different experiment: the profile (paper or
+# improved), the month's institutions (an election, sanctions) and the months planned.
+GROUP_KEYS = (*report.GROUP_KEYS, "profile", "institutions", "horizon")
 TABLE_FORMATS = {
     "runs": st.column_config.NumberColumn(format="%d"),
     **{m: st.column_config.NumberColumn(format="%.2f") for m in report.TABLE_METRICS},
@@ -55,10 +56,10 @@ def render() -> None:
         return
     finished, keys = data.with_groups(healthy, by)
     st.subheader("Metrics per group (mean and 95 % interval)")
-    table = report.summary_table(data.report_frame(finished), by=keys)
+    runs = data.report_frame(finished)
+    by_group = list(dict.fromkeys(["group", *keys]))  # the same groups, labelled
+    table = report.summary_table(runs, by=by_group)
     shown = data.with_interval_text(table)
-    if "group" not in shown.columns:
-        shown.insert(0, "group", [report.group_label(tuple(row)) for row in table[keys].itertuples(index=False)])
     order = groups.paper_first(shown.columns, keys, report.PAPER_METRICS)
     # Only the group's label is pinned: pinned key columns filled a narrow window and hid the metrics.
     st.dataframe(shown, hide_index=True, column_order=order,
@@ -67,7 +68,7 @@ def render() -> None:
                "metric's range; n/a for a group of one run. Runs are grouped by model_id (the model and its backend), "
                "so a fake-backend run never pools with a real one.")
     with st.expander("As markdown (for a paper or a README)"):
-        st.code(report.to_markdown(table), language="markdown")
+        st.code(report.to_markdown(table if keys == ["group"] else table.drop(columns="group")), language="markdown")
     st.subheader("Stock and catch per month (mean and 95 % band per group)")
     bands = ui.group_bands(finished)
     left, right = st.columns(2)
@@ -81,7 +82,7 @@ def render() -> None:
     with left:
         st.subheader("Survival (Kaplan–Meier)")
         sizes = finished["group"].value_counts().to_dict()
-        st.plotly_chart(charts.km_figure(report.km_curves(data.report_frame(finished), by=keys), sizes))
+        st.plotly_chart(charts.km_figure(report.km_curves(runs, by=["group"]), sizes))
         st.caption("A collapse is the event; runs that survived every month are censored at the last month.")
     with right:
         st.subheader("Distribution per group")

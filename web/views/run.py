@@ -165,7 +165,8 @@ def timeline_tab(path: Path, run: RunData) -> None:
         st.info("No months logged yet.")
         return
     traces = ui.traces(path)
-    choice = st.selectbox("Month", ["all months", *months], key="timeline_month")
+    # One month at a time by default: twelve months of decisions are slow to draw and long to scroll.
+    choice = st.selectbox("Month", [*months, "all months"], key="timeline_month")
     for month, events in months.items():
         if choice in ("all months", month):
             month_section(traces, month, events)
@@ -301,7 +302,9 @@ def issues_tab(path: Path, run: RunData) -> None:
     events = [e for e in run.events if e.get("type") in data.ISSUE_TYPES]
     counts = pd.DataFrame([{"type": e.get("type"), "about": str(e.get("purpose") or e.get("key") or e.get("phase"))}
                            for e in events]).value_counts().rename("count").reset_index()
+    st.subheader("Counted by kind and what they were about")
     st.dataframe(counts, hide_index=True)
+    st.subheader(f"Every one ({len(issues)})")
     st.dataframe(issues, hide_index=True, column_config={"detail": st.column_config.TextColumn(width="large")})
 
 
