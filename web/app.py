@@ -22,7 +22,9 @@ PAGES = [
     st.Page("views/play.py", title="Play", icon=":material/sports_esports:", url_path="play"),
 ]
 
-st.set_page_config(page_title="govsim dashboard", page_icon=":material/water:", layout="wide")
-page = st.navigation(PAGES)
+# Pages in the top bar and the sidebar (the run folder) collapsed: a narrow window keeps its whole width.
+st.set_page_config(page_title="govsim dashboard", page_icon=":material/water:", layout="wide",
+                   initial_sidebar_state="collapsed")
+page = st.navigation(PAGES, position="top")
 ui.guarded(ui.sidebar)
 page.run()

@@ -58,7 +58,8 @@ def render() -> None:
         st.warning(f"{int(counts[data.INVALID])} run(s) were stopped because their LLM calls kept failing; "
                    "reports leave them out.")
     shown = _filtered(frame)
-    st.caption(f"{len(shown)} of {len(frame)} runs under {ui.root()}. Click a column header to sort; select a row to open it.")
+    st.caption(f"{len(shown)} of {len(frame)} runs under {ui.root()} (the sidebar, » at the top left, changes the "
+               "folder). Click a column header to sort; select a row to open it.")
     selection = st.dataframe(
         shown[COLUMNS], hide_index=True, column_config=FORMATS, on_select="rerun", selection_mode="single-row",
         key="runs_table",
