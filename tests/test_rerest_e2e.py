@@ -1,7 +1,7 @@
 """Re-ReST end to end on the REAL embedded model (SmolLM2-135M), test-sized.
 
 ``experiments/rerest_tiny.yaml``: 1 training seed, 3 generative agents, 2 months, k=2, a
-20-token reply budget, two LoRA epochs, 1 held-out seed, on the transformers backend (no
+20-token reply budget, three LoRA epochs, 1 held-out seed, on the transformers backend (no
 vLLM engine start-up). Checks that the data sets, the adapters and both evaluations
 exist, that passing corrections fit the agent's budget, and that the Re-ReST adapter was
 really applied: the run logs name it on every call, and its greedy replies to the fixed
@@ -59,7 +59,8 @@ def test_one_iteration_on_the_embedded_model(tmp_path):
     adapter = it / "adapters" / "rerest"
     assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
     trained = stages["i1.train.rerest"]
-    assert trained["epochs"] == 2.0 and [e["epoch"] for e in trained["epoch_losses"]] == [1, 2]
+    assert trained["epochs"] == 3.0 and [e["epoch"] for e in trained["epoch_losses"]] == [1, 2, 3]
+    assert trained["heldout_examples"] > 0 and [e["epoch"] for e in trained["heldout_losses"]] == [0.0, 1.0, 2.0, 3.0]
 
     prompts = {d["id"] for d in read_jsonl(out / "fixed" / "decisions.jsonl")}
     answers = read_jsonl(it / "fixed" / "rerest.jsonl")

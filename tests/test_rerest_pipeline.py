@@ -275,7 +275,7 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
         asyncio.run(pipeline.run_experiment(config, progress=False, pool=Pool()))
     done = json.loads((tmp_path / "out" / STAGES_FILE).read_text())
     assert set(done) == {
-        "i1.episodes.base", "base.episodes", "i1.sample.base", "base.fixed", "i1.reflect", "i1.datasets",
+        "i1.episodes.base", "base.episodes", "i1.sample.base", "base.fixed", "i1.reflect", "base.heldout", "i1.datasets",
         "i1.train.reflector", "i1.train.self_training",
     }
     assert faked["train"] == ["iter1/reflector", "iter1/self_training"]
@@ -297,8 +297,12 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     assert prompts == {d["id"] for d in read_jsonl(out / "fixed" / "decisions.jsonl")} and len(prompts) == 8
     for method in ("self_training", "rerest"):
         assert {r["decision"] for r in read_jsonl(out / "iter1" / "fixed" / f"{method}.jsonl")} == prompts
-    # held-out rows from the base model's passing replies reached every training
-    assert faked["heldout"]["iter1/rerest"] == json.loads((out / STAGES_FILE).read_text())["base.fixed"]["result"]["heldout"]["agent"] > 0
+    # held-out rows, built as the training rows from the held-out decisions, reached every training
+    heldout = json.loads((out / STAGES_FILE).read_text())["base.heldout"]["result"]
+    assert heldout["reflections"] == 8 and heldout["pass_rate"] == 0.5  # the 8 failed sampled replies, John's corrected
+    # both held-out seeds play alike: 4 distinct prompts, each with one passing reply, and John's 2 corrections
+    assert faked["heldout"]["iter1/rerest"] == heldout["agent"] == 4 + 2
+    assert faked["heldout"]["iter1/reflector"] == heldout["reflector"] > 0
 
     rows = list(csv.DictReader(open(out / "rerest_summary.csv")))
     assert list(rows[0]) == COLUMNS

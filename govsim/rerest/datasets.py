@@ -11,10 +11,10 @@ completion only. ``decision`` and ``source`` are kept for tracing and dropped at
 - dpo: preference rows (x, chosen, rejected) for the DPO variant: each passing correction
   over the sample it corrected, and each failed sample under a passing sample of its x.
 
-The held-out sets (``heldout_sets``) are rows of the same kinds made from the base model's
-replies to the held-out prompts of the fixed-input evaluation (its passing replies; pairs
-of a failed and a passing reply of one prompt), the same for every method: they give the
-held-out loss of each training.
+The held-out sets (``heldout_sets``) are rows of the same kinds built the same way from the
+held-out decisions: the base model's replies to the fixed-input prompts and the base
+reflector's corrections of the failed ones. The agent's set (passing replies and passing
+corrections) is the same for every method, so their held-out losses compare.
 
 Identical (prompt, completion) rows are kept once: duplicates would only weight the
 easiest decisions more.
@@ -78,12 +78,14 @@ def preference_pairs(decisions: dict[str, Decision], samples: Sequence[Row], ref
     return unique(out, key=lambda row: (row["decision"], row["chosen"][0]["content"], row["rejected"][0]["content"]))
 
 
-def heldout_sets(decisions: dict[str, Decision], replies: Sequence[Row], texts: Texts) -> dict[str, list[Row]]:
+def heldout_sets(
+    decisions: dict[str, Decision], replies: Sequence[Row], corrections: Sequence[Row], texts: Texts
+) -> dict[str, list[Row]]:
     """Held-out rows for the agent's, the reflector's and the DPO training (see the module doc)."""
     return {
-        "agent": agent_examples(decisions, replies, "heldout"),
-        "reflector": reflector_examples(decisions, replies, [], texts),
-        "dpo": preference_pairs(decisions, replies, []),
+        "agent": unique(agent_examples(decisions, replies, "sample") + agent_examples(decisions, corrections, "correction")),
+        "reflector": reflector_examples(decisions, replies, corrections, texts),
+        "dpo": preference_pairs(decisions, replies, corrections),
     }
 
 

@@ -5,6 +5,7 @@ Output directory layout (every stage recorded in ``stages.json``, see ``stages``
     rerest_config.json, stages.json, rerest_summary.md, rerest_summary.csv, rerest_losses.csv
     eval_base/seed<N>/                      the base model's episodes on the held-out seeds
     fixed/decisions.jsonl, base.jsonl       their harvest prompts, the base model's answers
+    fixed/heldout_reflections.jsonl         the base reflector's corrections of the failed ones
     fixed/heldout_{agent,reflector,dpo}.jsonl   held-out rows for the training losses
     iter<i>/episodes/<policy>/seed<N>/      episodes on the training seeds (decision inputs)
     iter<i>/samples/<policy>/decisions.jsonl, samples.jsonl
@@ -19,8 +20,9 @@ With ``dpo``, ``data/dpo.jsonl`` and ``adapters/dpo`` (the DPO variant, trained 
 Re-ReST track's data) are added and evaluated beside the others.
 
 Order and batching: in iteration 1 the base model plays the training and the held-out
-episodes together, then draws the samples and answers the fixed prompts together (one
-engine, shared batches). The inference engines are shut down before training and started
+episodes together, then draws the samples and answers the fixed prompts together, then
+corrects the failed samples and the failed held-out replies together (one engine, shared
+batches; the corrected held-out replies only give held-out losses). The inference engines are shut down before training and started
 again afterwards: an idle vLLM CPU worker keeps polling (measured: a quarter of a core)
 and holds its KV cache, both of which training needs more. After training every method
 answers the fixed prompts, then plays its held-out episodes, all of one method at once.
@@ -131,7 +133,10 @@ class Experiment:
                 *([self._base_fixed(self.home)] if held_out else []),
             )
         rerest_dir = root / "samples" / policies["rerest"].name
-        await run(f"i{i}.reflect", lambda: self._reflect(rerest_dir, root / "reflections.jsonl", i))
+        await asyncio.gather(  # in iteration 1 both reflect with the base model: shared batches
+            run(f"i{i}.reflect", lambda: self._reflect(rerest_dir, root / "reflections.jsonl", i)),
+            run("base.heldout", self._heldout),
+        )
         data = root / "data"
         await run(f"i{i}.datasets", lambda: self._datasets(rerest_dir, root / "samples" / policies["self_training"].name, root, data))
         reflector_model = resolve_model(self.config.reflection.model or self.template.llm.model)
@@ -193,14 +198,24 @@ class Experiment:
             decisions = from_runs([track.root / "eval_base"])
             folder = track.root / "fixed"
             write_jsonl(folder / "decisions.jsonl", (d.to_json() for d in decisions))
-            result = await self._fixed(track, None, folder / "base.jsonl")
-            if track is self.home:
-                rows = read_jsonl(folder / "base.jsonl")
-                sets = datasets.heldout_sets({d.id: d for d in decisions}, rows, self.texts)
-                result["heldout"] = {k: write_jsonl(folder / f"heldout_{k}.jsonl", v) for k, v in sets.items()}
-            return result
+            return await self._fixed(track, None, folder / "base.jsonl")
 
         return await self.stages.run(f"{track.stage}.fixed", stage)
+
+    async def _heldout(self) -> dict[str, Any]:
+        """Held-out training rows: the base model's fixed-input replies and the base
+        reflector's corrections of the failed ones, made into sets as the training sets are."""
+        folder = self.out / "fixed"
+        decisions, replies = load_decisions(folder), read_jsonl(folder / "base.jsonl")
+        corrections = await reflect(
+            self.reflector_llm(), decisions, replies, self.config.reflection, None, self.texts, self.reader, self.progress
+        )
+        write_jsonl(folder / "heldout_reflections.jsonl", corrections)
+        sets = datasets.heldout_sets(decisions, replies, corrections, self.texts)
+        return {
+            "reflections": len(corrections), "pass_rate": pass_rate(corrections),
+            **{k: write_jsonl(folder / f"heldout_{k}.jsonl", v) for k, v in sets.items()},
+        }
 
     async def _fixed(self, track: Track, adapter: str | None, target: Path) -> dict[str, Any]:
         decisions = list(load_decisions(track.root / "fixed").values())

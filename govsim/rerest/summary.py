@@ -250,6 +250,12 @@ def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...]) -> list[str]
         )
     sizes = _get(stages, f"i{i}.datasets")
     lines.append("- datasets: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    held = _get(stages, "base.heldout") if i == 1 else None
+    if held:
+        lines.append(
+            f"- held-out rows (for the losses): {held['reflections']} corrections of failed held-out replies, "
+            f"{_pct(held['pass_rate'])} pass; agent {held['agent']}, reflector {held['reflector']}, dpo {held['dpo']} rows"
+        )
     for name in ("reflector", *methods):
         t = _get(stages, f"i{i}.train.{name}")
         if t is None:
