@@ -31,7 +31,7 @@ def check_configs(configs: Iterable[RunConfig]) -> None:
     Configs that differ only in their seed share one agent check; the network is built
     for each (a random graph depends on the seed).
     """
-    from govsim import network, scenarios
+    from govsim import institutions, network, scenarios
 
     checked: set[str] = set()
     for config in configs:
@@ -39,7 +39,12 @@ def check_configs(configs: Iterable[RunConfig]) -> None:
         key = json.dumps({**config.dump(), "seed": None}, sort_keys=True)
         if key not in checked:
             checked.add(key)
-            _check_agents(config, scenarios.load(config.scenario))
+            scenario = scenarios.load(config.scenario)
+            try:
+                institutions.check_scenario(config.institutions, scenario)  # the sentences the env will say
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            _check_agents(config, scenario)
 
 
 def _check_agents(config: RunConfig, scenario: Scenario) -> None:

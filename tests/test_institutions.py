@@ -105,6 +105,10 @@ def test_a_scenario_without_an_institutions_sentences_says_so_in_one_line(tmp_pa
     commons_v0.parallel_env(scenario=str(path))  # fine without the election
     with pytest.raises(ValueError, match="lacks the election sentences leader_limit"):
         commons_v0.parallel_env(scenario=str(path), institutions=["election"])
+    result = CliRunner().invoke(app, ["run", "--scenario", str(path), "--set", "institutions=election",
+                                      "--out", str(tmp_path / "runs"), "--no-progress"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "lacks the election sentences leader_limit" in lines[0]
 
 
 @pytest.mark.parametrize("institutions_on", SETS, ids=IDS)

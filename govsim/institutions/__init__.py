@@ -137,15 +137,19 @@ REGISTRY: dict[str, type[Institution]] = _registry()
 
 def build(names: list[str], host: Host) -> list[Institution]:
     """The institutions the config names, in its order, each checked against the scenario's sentences."""
-    built = [REGISTRY[name](host) for name in names]
-    for institution in built:
-        missing = [k for k in institution.sentences if k not in host.scenario.sentences]
+    check_scenario(names, host.scenario)
+    return [REGISTRY[name](host) for name in names]
+
+
+def check_scenario(names: list[str], scenario: "Scenario") -> None:
+    """ValueError (one line) when the scenario lacks a sentence of one of these institutions."""
+    for name in names:
+        missing = [k for k in REGISTRY[name].sentences if k not in scenario.sentences]
         if missing:
             raise ValueError(
-                f"scenario {host.scenario.name!r} lacks the {institution.name} sentences {', '.join(missing)}; "
-                f"add them (see govsim/scenarios/fishery.yaml) or run without {institution.name}"
+                f"scenario {scenario.name!r} lacks the {name} sentences {', '.join(missing)}; "
+                f"add them (see govsim/scenarios/fishery.yaml) or run without {name}"
             )
-    return built
 
 
 def sentence_fields() -> dict[str, set[str]]:
