@@ -357,6 +357,8 @@ def test_a_generative_society_takes_part_in_both_institutions(tmp_path):
     assert [(e["agent"], e["limit"], e["text"]) for e in run.of_type("agenda")][0] == (
         "John", 10, "Ten each keeps the lake full.")
     assert [e["leader"] for e in run.of_type("election")] == ["Kate"]
+    agenda_call = next(e for e in run.of_type("llm_call") if e["purpose"] == "agenda")
+    assert "\n" in agenda_call["sampling"]["stop"]  # one line, not a run to the token bound
     fines = run.of_type("sanction")
     assert fines and {e["target"] for e in fines} == {"Jack"} and {e["agent"] for e in fines} == {"John", "Kate"}
     sanction_calls = [e for e in run.of_type("llm_call") if e["purpose"] == "sanction"]

@@ -2,7 +2,8 @@
 
 One user turn (``agenda``: the system text, the place and date, the key memories, the
 election, the stock, the output format), then an open assistant turn that starts with
-"Agenda: "; the model writes its sentence until "Limit:". The reply is continued after
+"Agenda: "; the model writes its sentence until the line ends (or "Limit:"; a small model
+otherwise runs on to the token bound echoing the prompt). The reply is continued after
 "Limit: " under a constraint (a number up to the capacity, or N/A) and the limit is read
 from that continuation alone (``summarize.parse_limit``; N/A is no limit). Where no limit
 can be read after the retries, the agenda proposes none, reported as a ``fallback``.
@@ -37,7 +38,7 @@ async def decide(
                        candidates=listing(candidates)),
     )
     said = await asker.ask(
-        "agenda", prefilled(messages, AGENDA_PREFIX), lambda text: text, month=month, stop=(LIMIT_PREFIX.strip(),)
+        "agenda", prefilled(messages, AGENDA_PREFIX), lambda text: text, month=month, stop=("\n", LIMIT_PREFIX.strip())
     )
     digits = digits_constraint(prompts.config.capacity).regex
     limit = await asker.ask(
