@@ -372,19 +372,22 @@ def test_run_page_of_a_stopped_run(fixture_root, open_page):
 
 
 def test_an_unexpected_error_is_one_line_not_a_traceback(fixture_root, open_page, monkeypatch):
-    from web import charts as figures
+    from web import trace_ui
 
-    def broken(months):
+    def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(figures, "limits_figure", broken)  # one chart of the Charts tab
+    monkeypatch.setattr(trace_ui, "issues_box", broken)  # the Timeline's and the Agents tab's, not the Charts'
     at = open_page(fixture_root, "runs")
     at.query_params["run"] = "sweep/fair/seed0"
     at.switch_page("views/run.py").run()
+    assert charts(at) == 4 and "Status finished" in texts(at)
+    at.session_state["tab"] = "Timeline"
+    at.run()
     assert not at.exception
     assert [e.value for e in at.error if "could not be shown" in e.value][0].endswith("RuntimeError: boom")
-    assert "Status finished" in texts(at)  # the header is still there
-    assert "### Month 1" in texts(open_tab(at, "Timeline"))  # and every other tab
+    assert "Status finished" in texts(at)  # the header is still there, and the other tabs
+    assert charts(open_tab(at, "Charts")) == 4
 
 
 # ---------------------------------------------------------------------------- Compare
@@ -427,7 +430,7 @@ def test_compare_page_group_view_and_the_papers_columns_first(fixture_root, open
         totals = [first(evs, type="harvest_done", month=month)["total"] for evs in fair]
         assert stock["sustainable*5 (n=3)"][month - 1] == pytest.approx(sum(starts) / 3)
         assert caught["sustainable*5 (n=3)"][month - 1] == pytest.approx(sum(totals) / 3)
-    assert len(stock["sustainable*4,greedy (n=2)"]) == 1  # both collapsed in month 1
+    assert stock["sustainable*4,greedy (n=2)"] == [100, 0, 0, 0]  # both collapsed in month 1: empty after, to month 4
     assert "Stock and catch per month (mean and 95 % band per group)" in texts(at)
 
 

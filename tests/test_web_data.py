@@ -536,8 +536,9 @@ def test_group_bands_average_every_run_of_a_group_per_month(fixture_root):
     frame = data.runs_table(fixture_root / "sweep")
     grouped, _ = data.with_groups(frame, ["agents"])
     bands = groups.group_bands(grouped, lambda path: read_run(path)).set_index(["group", "month"])
-    fair = bands.loc["sustainable*5"]
+    fair, greedy = bands.loc["sustainable*5"], bands.loc["sustainable*4,greedy"]
     assert fair.index.tolist() == [1, 2, 3, 4] and (fair["runs"] == 3).all()
+    assert greedy["stock_mean"].tolist() == [100, 0, 0, 0]  # collapsed in month 1, shown to the planned month 4
     totals = [data.month_frame(read_run(fixture_root / "sweep" / "fair" / f"seed{s}").events) for s in range(3)]
     assert fair.loc[2, "caught_mean"] == pytest.approx(sum(t["total_caught"].iloc[1] for t in totals) / 3)
     assert fair["stock_low"].notna().all() and (fair["stock_low"] <= fair["stock_mean"]).all()

@@ -443,7 +443,9 @@ def varying(frame: pd.DataFrame, by: Iterable[str]) -> list[str]:
 
 def group_part(key: str, value: Any) -> str:
     """One key's part of a group's label; the planned months say what they are (``12 months``)."""
-    return f"{value} months" if key == "horizon" and not pd.isna(value) else str(value)
+    if key == "horizon" and not pd.isna(value):
+        return f"{value} month{'' if value == 1 else 's'}"
+    return str(value)
 
 
 def with_groups(frame: pd.DataFrame, by: Iterable[str]) -> tuple[pd.DataFrame, list[str]]:

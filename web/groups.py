@@ -3,8 +3,9 @@
 A group's curve at month m is the mean over all its runs, with the 95 % t-interval of
 that mean as its band (``govsim.report.mean_interval``, clipped at 0; none for a group
 of one run). A run that collapsed before month m counts there as an empty commons: stock
-0, nothing caught; so every month averages the same runs, up to the longest run's months
-(a run planned for fewer months, ended without a collapse, is left out of the later ones).
+0, nothing caught; so every month averages the same runs, up to the most months a run of
+the group planned (a run planned for fewer months, ended without a collapse, is left out
+of the later ones).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def run_months(run: RunData, months: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["month", "stock", "caught"]).astype({"stock": float, "caught": float})
 
 
+def planned(run: RunData) -> int:
+    """The months a run's config planned (0 when the config is missing or damaged)."""
+    return data.as_int((run.config or {}).get("months"))
+
+
 def monthly(runs: pd.DataFrame, load: Callable[[str], RunData]) -> pd.DataFrame:
     """Every run's months, labelled with its group: columns group, run, month, stock, caught.
 
@@ -43,7 +49,7 @@ def monthly(runs: pd.DataFrame, load: Callable[[str], RunData]) -> pd.DataFrame:
     parts = []
     for group, members in runs.groupby("group", sort=True):
         loaded = [(path, load(path)) for path in members["run"]]
-        months = max((data.months_played(run.events) for _, run in loaded), default=0)
+        months = max((max(planned(run), data.months_played(run.events)) for _, run in loaded), default=0)
         for path, run in loaded:
             parts.append(run_months(run, months).assign(group=group, run=path))
     if not parts:

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from govsim.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, RunData, find_runs
-from web import data, decisions, groups, paths
+from web import charts, data, decisions, groups, paths
 
 ROOT_ENV = "GOVSIM_RUNS"  # set by `govsim dashboard DIR`
 log = logging.getLogger("govsim.web")
@@ -130,6 +131,25 @@ def runs(root_dir: Path) -> pd.DataFrame:
     if not root_dir.is_dir():
         return pd.DataFrame()
     return _runs(str(root_dir), tuple((str(p), _stamp(p)) for p in find_runs(root_dir)))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _figures(path: str, stamp: tuple, base_dir: str) -> dict[str, go.Figure]:
+    run = _read(path, stamp, base_dir)
+    months, harvests = data.month_frame(run.events), data.harvest_frame(run.events)
+    cfg = run.config or {}
+    figures = {"stock": charts.stock_figure(months, float(cfg.get("collapse_below", 5)), cfg.get("capacity")),
+               "limits": charts.limits_figure(months)}
+    if not harvests.empty:
+        figures.update(harvests=charts.harvest_figure(harvests), totals=charts.totals_figure(harvests))
+    return figures
+
+
+def figures(path: str | Path) -> dict[str, go.Figure]:
+    """The Run page's charts of a run (stock, limits, and, when it has harvests, harvests and
+    totals), built once per change of the run: building them takes longer than drawing them.
+    ``st.plotly_chart`` copies a figure before sending it, so one figure serves every rerun."""
+    return _figures(str(path), _stamp(Path(path)), str(base()))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

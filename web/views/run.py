@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from govsim.runlog import EVENT_TYPES, RunData
-from web import charts, data, ui
+from web import data, ui
 from web.decisions import Traces
 from web.trace_ui import ISSUE_LABELS, decision_box, generic_box, issues_box, lazy, call_body, call_label, plural
 
@@ -50,26 +50,25 @@ def header(run: RunData) -> None:
 
 
 def charts_tab(path: Path, run: RunData) -> None:
-    months, harvests = ui.table("months", path), ui.table("harvests", path)
-    if months.empty:
+    if ui.table("months", path).empty:
         st.info("No months logged: nothing to chart.")
         return
-    cfg = run.config or {}
     if not run.config:
         st.caption("The config is missing: the collapse line is drawn at the default 5 units.")
+    figures = ui.figures(path)
     st.subheader("Stock over the months")
-    st.plotly_chart(charts.stock_figure(months, float(cfg.get("collapse_below", 5)), cfg.get("capacity")))
-    if not harvests.empty:
+    st.plotly_chart(figures["stock"])
+    if "harvests" in figures:
         st.subheader("Wanted and caught, per agent")
-        st.plotly_chart(charts.harvest_figure(harvests))
+        st.plotly_chart(figures["harvests"])
     left, right = st.columns(2)
     with left:
         st.subheader("Agreed limit per person")
-        st.plotly_chart(charts.limits_figure(months))
+        st.plotly_chart(figures["limits"])
     with right:
-        if not harvests.empty:
+        if "totals" in figures:
             st.subheader("Caught in all")
-            st.plotly_chart(charts.totals_figure(harvests))
+            st.plotly_chart(figures["totals"])
 
 
 # ---------------------------------------------------------------------------- Timeline
