@@ -1,5 +1,7 @@
-"""Streamlit pieces every page shares: the run root, cached loading, the run picker,
-problem warnings and the guard that turns an unexpected error into one line.
+"""Streamlit pieces every page shares: the run root, cached loading (a run, and the tables,
+decision traces, charts and group curves derived from it, each until the run's files
+change), the run picker, problem warnings and the guard that turns an unexpected error
+into one line.
 """
 
 from __future__ import annotations
