@@ -285,7 +285,7 @@ def test_llm_calls_show_and_filter_purpose_month_phase_attempt_constraint_finish
     assert set(reflecting["phase"]) == {"reflection"} and "reflect" in set(reflecting["purpose"])
     assert "harvest" not in set(reflecting["purpose"])
     at.multiselect(key="llm_phase").set_value([]).run()
-    at.multiselect(key="llm_decision").set_value(["memory (summary)"]).run()
+    at.multiselect(key="llm_decision").set_value(["memory (chat: summary)"]).run()
     rated = llm_table(at)  # every agent rates the meeting's summary, each month
     assert set(rated["purpose"]) == {"importance"} and len(rated) == 5 * 3
     assert_clean(at)

@@ -499,7 +499,7 @@ def test_memories_and_insights_open_their_rating_and_the_thought_behind_them(fix
         if note.get("source") == "reflection":
             assert [a.purpose for a in trace.shown] == ["reflect"] and note["text"] in trace.shown[0].calls[-1]["text"]
     labels = {decisions.label(traces.decision_of(c)) for c in events if c["type"] == "llm_call"}
-    assert {"harvest", "utterance", "summary", "reflection", "insight (plan)", "memory (summary)"} <= labels
+    assert {"harvest", "utterance", "summary", "reflection", "insight (plan)", "memory (chat: summary)"} <= labels
 
 
 def test_recalled_memories_are_those_the_prompt_listed(fixture_root):

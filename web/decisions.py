@@ -258,10 +258,13 @@ def recalled(traces: Traces, trace: Trace) -> list[dict[str, Any]]:
 
 
 def label(event: dict[str, Any] | None) -> str | None:
-    """A decision as a short label for a call's row: ``harvest``, ``memory (chat)``, ``insight (plan)``."""
+    """A decision as a short label for a call's row: ``harvest``, ``memory (chat: summary)``
+    (a memory's kind picks its importance prompt), ``insight (plan)``."""
     if event is None:
         return None
     kind = event.get("type")
-    if kind in NOTES:
-        return f"{kind} ({event.get('source') or event.get('kind')})"
+    if kind == "memory":
+        return f"memory ({': '.join(str(p) for p in (event.get('kind'), event.get('source')) if p)})"
+    if kind == "insight":
+        return f"insight ({event.get('source') or event.get('kind')})"
     return str(kind)
