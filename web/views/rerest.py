@@ -1,11 +1,14 @@
 """Re-ReST: the self-training summary (``rerest_summary.csv``) as a table and as curves of
-each metric over iterations, one line per method (base, self_training, rerest).
+each metric over iterations, one line per method (base, self_training, rerest); and, when
+``rerest_losses.csv`` lies beside it, each adapter's training and held-out loss per epoch.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 from web import charts, data, paths, ui
@@ -48,6 +51,7 @@ def render() -> None:
         st.info("The summary has no rows.")
         return
     st.dataframe(frame, hide_index=True)
+    _losses(path)
     metrics = [m for m in data.REREST_METRICS if m in frame.columns and frame[m].notna().any()]
     if "iteration" not in frame.columns or "method" not in frame.columns or not metrics:
         st.info("Curves need the iteration and method columns and at least one metric.")
@@ -58,6 +62,31 @@ def render() -> None:
             with col:
                 st.markdown(f"**{metric.replace('_', ' ')}**")
                 st.plotly_chart(charts.rerest_figure(frame, metric))
+
+
+LOSSES_FILE = "rerest_losses.csv"  # written by govsim.rerest.summary beside the summary
+
+
+def _losses(summary: Path) -> None:
+    """Training loss per epoch and held-out loss (epoch 0: before training) of every adapter."""
+    path = summary.with_name(LOSSES_FILE)
+    if not path.is_file() or not paths.inside(path, ui.base()):
+        return
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        st.warning(f"{LOSSES_FILE} is unreadable ({exc})")
+        return
+    needed = {"iteration", "adapter", "epoch", "train_loss", "heldout_loss"}
+    if frame.empty or not needed <= set(frame.columns):
+        st.warning(f"{LOSSES_FILE} lacks rows or the columns {', '.join(sorted(needed))}")
+        return
+    st.subheader("Losses per epoch")
+    frame["run"] = "iteration " + frame["iteration"].astype(str) + " " + frame["adapter"].astype(str)
+    long = frame.melt(id_vars=["run", "epoch"], value_vars=["train_loss", "heldout_loss"], var_name="loss").dropna()
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    st.plotly_chart(px.line(long.dropna(), x="epoch", y="value", color="run", line_dash="loss", markers=True))
+    st.dataframe(frame.drop(columns="run"), hide_index=True)
 
 
 if __name__ == "__main__":
