@@ -43,8 +43,10 @@ async def answer(
     """k sampled replies and one greedy reply per prompt, scored (rows tagged ``k`` or ``greedy``)."""
 
     def items(k: int | str) -> list[Item]:
-        tags = lambda d: (("purpose", "rerest_eval"), ("decision", d.id), ("k", k))  # noqa: E731
-        return [Item(d.messages, digits_constraint(d.state.capacity), tags(d)) for d in decisions]
+        return [
+            Item(d.messages, digits_constraint(d.state.capacity), (("purpose", "rerest_eval"), ("decision", d.id), ("k", k)))
+            for d in decisions
+        ]
 
     sampled_items, greedy_items = [i for k in range(spec.k) for i in items(k)], items(GREEDY)
     sampled, greedy = await asyncio.gather(  # one batch: rows keep their own temperature

@@ -64,7 +64,7 @@ async def _free(llm: LLM, items: Sequence[Item], sampling: Sampling, adapter: st
         text, reading = completion.text, reader.read(completion.text)
         if reading.amount is not None:
             text = join(text[: first_marker(text)[0]], str(reading.amount))
-        out.append(Asked(text, completion.finish_reason == "length"))
+        out.append(Asked(text))
     return out
 
 

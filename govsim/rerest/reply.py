@@ -36,8 +36,7 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 @dataclass(frozen=True)
 class Asked:
     text: str  # the whole reply: reasoning, then 'Answer: ' and the continuation
-    cut: bool  # the reasoning reached its max_tokens without a marker
-    trimmed: bool = False  # ... and was cut back to its last full sentence
+    trimmed: bool = False  # the reasoning reached max_tokens and was cut back to its last full sentence
 
 
 @dataclass(frozen=True)
@@ -73,13 +72,11 @@ async def ask(
         [Request(tuple(i.messages), reasoning_sampling, adapter=adapter, tags=(*i.tags, ("part", "reasoning"))) for i in items],
         desc, progress,
     )
-    reasonings, cuts, trims = [], [], []
+    reasonings, trims = [], []
     for completion in first:
-        cut = completion.finish_reason == "length"
-        text = last_sentences(completion.text) if cut and trim else completion.text
-        reasonings.append(text.rstrip())
-        cuts.append(cut)
-        trims.append(cut and trim)
+        trimmed = trim and completion.finish_reason == "length"
+        reasonings.append((last_sentences(completion.text) if trimmed else completion.text).rstrip())
+        trims.append(trimmed)
     answer_sampling = dataclasses.replace(sampling, max_tokens=AMOUNT_TOKENS, stop=())
     answers = await complete_all(
         llm,
@@ -93,7 +90,7 @@ async def ask(
         ],
         f"{desc} (answers)", progress,
     )
-    return [Asked(join(r, a.text), c, t) for r, a, c, t in zip(reasonings, answers, cuts, trims)]
+    return [Asked(join(r, a.text), t) for r, a, t in zip(reasonings, answers, trims)]
 
 
 @dataclass(frozen=True)
