@@ -358,7 +358,7 @@ def test_a_generative_society_takes_part_in_both_institutions(tmp_path):
         "John", 10, "Ten each keeps the lake full.")
     assert [e["leader"] for e in run.of_type("election")] == ["Kate"]
     agenda_call = next(e for e in run.of_type("llm_call") if e["purpose"] == "agenda")
-    assert "\n" in agenda_call["sampling"]["stop"]  # one line, not a run to the token bound
+    assert "\n\n" in agenda_call["sampling"]["stop"]  # not a run to the token bound
     fines = run.of_type("sanction")
     assert fines and {e["target"] for e in fines} == {"Jack"} and {e["agent"] for e in fines} == {"John", "Kate"}
     sanction_calls = [e for e in run.of_type("llm_call") if e["purpose"] == "sanction"]
@@ -370,15 +370,25 @@ def test_a_generative_society_takes_part_in_both_institutions(tmp_path):
     assert run.summary["counters"]["sanctions"] == len(fines)
 
 
+def test_the_agenda_sentence_is_the_first_line_with_words():
+    from agents.generative.agenda import first_line
+
+    assert first_line("\nTen each keeps the lake full.\nTask: ...") == "Ten each keeps the lake full."
+    assert first_line(' "Ten each."') == "Ten each."
+    assert first_line("\n \n") is None
+
+
 def test_unreadable_institution_decisions_are_parse_failures_with_reported_fallbacks(tmp_path):
     # no limit from the agendas; month 2 has the one the talk agreed, so the fines are asked then
-    fake = scripted_fake({"agenda_limit": "maybe", "vote": "whoever", "sanction": "perhaps", "summarize_limit": "10"})
+    fake = scripted_fake({"agenda": "\n", "agenda_limit": "maybe", "vote": "whoever", "sanction": "perhaps",
+                          "summarize_limit": "10"})
     fake.supports_constraints = False  # the replies are taken as they come
     run = run_generative(tmp_path, ["election", "sanctions"], fake, months=2)
     failed = {e["purpose"] for e in run.of_type("parse_failure")}
-    assert {"agenda_limit", "vote", "sanction"} <= failed
+    assert {"agenda", "agenda_limit", "vote", "sanction"} <= failed
     used = {(e["purpose"], json.dumps(e["used"])) for e in run.of_type("fallback")}
-    assert {("agenda_limit", "-1"), ("vote", '"no vote"'), ("sanction", "false")} <= used
+    assert {("agenda", '""'), ("agenda_limit", "-1"), ("vote", '"no vote"'), ("sanction", "false")} <= used
+    assert {e["text"] for e in run.of_type("agenda")} == {""}
     votes = run.of_type("vote")
     assert votes and not any(v["valid"] for v in votes)  # no vote sent: each recorded as invalid
     (election,) = run.of_type("election")

@@ -2,8 +2,11 @@
 
 One user turn (``agenda``: the system text, the place and date, the key memories, the
 election, the stock, the output format), then an open assistant turn that starts with
-"Agenda: "; the model writes its sentence until the line ends (or "Limit:"; a small model
-otherwise runs on to the token bound echoing the prompt). The reply is continued after
+"Agenda: "; the model writes until a blank line or "Limit:" (a small model otherwise runs
+on to the token bound echoing the prompt), and the sentence is the reply's first line
+that is not empty (the embedded model starts with a line break). A reply with none is a
+parse failure and the agenda's sentence is empty, reported as a ``fallback``. The reply
+is continued after
 "Limit: " under a constraint (a number up to the capacity, or N/A) and the limit is read
 from that continuation alone (``summarize.parse_limit``; N/A is no limit). Where no limit
 can be read after the retries, the agenda proposes none, reported as a ``fallback``.
@@ -38,17 +41,26 @@ async def decide(
                        candidates=listing(candidates)),
     )
     said = await asker.ask(
-        "agenda", prefilled(messages, AGENDA_PREFIX), lambda text: text, month=month, stop=("\n", LIMIT_PREFIX.strip())
+        "agenda", prefilled(messages, AGENDA_PREFIX), first_line, month=month, stop=("\n\n", LIMIT_PREFIX.strip())
     )
+    if said.value is None:
+        asker.fallback("agenda", "", "no sentence after 'Agenda: '; the agenda has none", month)
+    sentence = said.value or ""
     digits = digits_constraint(prompts.config.capacity).regex
     limit = await asker.ask(
-        "agenda_limit", prefilled(messages, f"{AGENDA_PREFIX}{said.text.rstrip()}\n{LIMIT_PREFIX}"), parse_limit,
+        "agenda_limit", prefilled(messages, f"{AGENDA_PREFIX}{sentence}\n{LIMIT_PREFIX}"), parse_limit,
         month=month, constraint=Constraint(regex=f"{digits}|{NO_AGREEMENT}"), constrain_first=True,
         max_tokens=MAX_LIMIT_TOKENS,
     )
     if limit.value is None:
         asker.fallback("agenda_limit", NO_LIMIT, "no number or N/A after 'Limit: '; the agenda proposes no limit", month)
-    return (NO_LIMIT if limit.value is None else limit.value), clean_utterance(said.text)
+    return (NO_LIMIT if limit.value is None else limit.value), sentence
+
+
+def first_line(text: str) -> str | None:
+    """The reply's first line that is not empty, cleaned as an utterance; None if there is none."""
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    return clean_utterance(line) or None
 
 
 async def act(agent: Any, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
