@@ -38,6 +38,7 @@ from govsim.runlog import SUMMARY_FILE, find_runs, read_run
 
 GROUP_KEYS = ("scenario", "experiment", "model_id", "agents")
 REPORT_KEYS = (*GROUP_KEYS, "institutions")  # what govsim report groups by (and a sweep's grid keys)
+QUIET_DEFAULTS = {"institutions": institutions_label([])}  # shown only where some run differs
 INSTITUTION_TABLE_METRICS = ("gain_after_sanctions",)  # in the table where some run has them
 OK, UNFINISHED, INVALID, DAMAGED = "ok", "unfinished", "invalid", "damaged"
 TABLE_METRICS = ("survival_rate", *METRICS[1:], *VARIANTS)  # survived becomes the survival rate (in %)
@@ -224,6 +225,11 @@ def wilson(successes: int, trials: int) -> tuple[float, float]:
     return _clip(ci.low, 0.0, 1.0), _clip(ci.high, 0.0, 1.0)
 
 
+def shown_keys(done: pd.DataFrame, by: list[str]) -> list[str]:
+    """The grouping keys less those holding their quiet default in every run (they split no group)."""
+    return [k for k in by if not (k in QUIET_DEFAULTS and (done[k] == QUIET_DEFAULTS[k]).all())]
+
+
 def summary_table(frame: pd.DataFrame, by: Iterable[str] = REPORT_KEYS) -> pd.DataFrame:
     """Per group of ok runs: runs, each metric's mean with ``_low``/``_high`` (its interval)
     and ``_ci`` (half the interval's width), the parse-failure rate (parse failures per
@@ -232,6 +238,7 @@ def summary_table(frame: pd.DataFrame, by: Iterable[str] = REPORT_KEYS) -> pd.Da
     done = frame[frame["status"] == OK].copy() if "status" in frame.columns else frame[frame["finished"]].copy()
     if done.empty:
         return pd.DataFrame(columns=[*by, "runs"])
+    by = shown_keys(done, by)
     done["survival_rate"] = done["survived"].astype(bool).astype(float) * 100
     rows = []
     for key, group in done.groupby(by, dropna=False, sort=True):
@@ -320,6 +327,7 @@ def km_curves(frame: pd.DataFrame, by: Iterable[str] = REPORT_KEYS) -> pd.DataFr
         done = done[done["status"] == OK]
     if done.empty:
         return pd.DataFrame(columns=columns)
+    by = shown_keys(done, by)
     parts = []
     for key, group in done.groupby(by, dropna=False, sort=True):
         durations = group["survival_time"].astype(float)

@@ -9,7 +9,6 @@ screenshot of the scribe's question (month 1's talk above it) for the docs (it i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import time
@@ -20,17 +19,9 @@ import pytest
 from agents import human
 from govsim.runlog import read_run
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "screenshot_dashboard.py"
-spec = importlib.util.spec_from_file_location("screenshot_dashboard", SCRIPT)
-shots = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(shots)
+from chromium import MARKS, shots  # noqa: E402  (the shared screenshot helper)
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(shots.CHROMIUM).exists(),
-                       reason=f"{shots.CHROMIUM} is missing (install Debian's chromium; `make test` does)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="playwright is not installed"),
-]
+pytestmark = MARKS
 
 RUN = "play/browser"
 SAYS = {1: "Ten tons each keeps the lake full.", 2: "Let us stay at ten."}

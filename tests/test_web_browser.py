@@ -11,7 +11,6 @@ Run with ``-s`` to see the prints.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -23,17 +22,9 @@ import pytest
 
 from test_web_data import LONG_MONTHS, RUNS, fixture_root  # noqa: F401  (the shared fixture runs)
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "screenshot_dashboard.py"
-spec = importlib.util.spec_from_file_location("screenshot_dashboard", SCRIPT)
-shots = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(shots)
+from chromium import MARKS, shots  # noqa: E402  (the shared screenshot helper)
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(shots.CHROMIUM).exists(),
-                       reason=f"{shots.CHROMIUM} is missing (install Debian's chromium; `make test` does)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="playwright is not installed"),
-]
+pytestmark = MARKS
 
 # (url path, plotly charts on screen, texts that must be visible); table cells are drawn
 # on a canvas, so the checks use headings, captions, alerts and expander labels.

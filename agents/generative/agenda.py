@@ -17,13 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, listing
-from govsim.llm.base import Constraint
-from govsim.phases import NO_LIMIT
 
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.converse import clean_utterance
-from agents.generative.harvest import digits_constraint
-from agents.generative.summarize import MAX_LIMIT_TOKENS, NO_AGREEMENT, parse_limit
+from agents.generative.summarize import ask_limit
 from agents.generative.templates import Prompts
 
 AGENDA_PREFIX = "Agenda: "
@@ -46,15 +43,11 @@ async def decide(
     if said.value is None:
         asker.fallback("agenda", "", "no sentence after 'Agenda: '; the agenda has none", month)
     sentence = said.value or ""
-    digits = digits_constraint(prompts.config.capacity).regex
-    limit = await asker.ask(
-        "agenda_limit", prefilled(messages, f"{AGENDA_PREFIX}{sentence}\n{LIMIT_PREFIX}"), parse_limit,
-        month=month, constraint=Constraint(regex=f"{digits}|{NO_AGREEMENT}"), constrain_first=True,
-        max_tokens=MAX_LIMIT_TOKENS,
+    limit = await ask_limit(
+        asker, "agenda_limit", prefilled(messages, f"{AGENDA_PREFIX}{sentence}\n{LIMIT_PREFIX}"),
+        prompts.config.capacity, month, "no number or N/A after 'Limit: '; the agenda proposes no limit",
     )
-    if limit.value is None:
-        asker.fallback("agenda_limit", NO_LIMIT, "no number or N/A after 'Limit: '; the agenda proposes no limit", month)
-    return (NO_LIMIT if limit.value is None else limit.value), sentence
+    return limit, sentence
 
 
 def first_line(text: str) -> str | None:

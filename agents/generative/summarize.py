@@ -51,6 +51,20 @@ def one_sentence(text: str) -> str:
     return (head + dot).strip() if head.strip() else ""
 
 
+async def ask_limit(asker: Asker, purpose: str, opened: list, capacity: int, month: int, missing: str) -> int:
+    """A limit continued in an open turn under a constraint (a number up to the capacity, or
+    N/A); NO_LIMIT when none can be read, reported as a fallback with reason ``missing``."""
+    digits = digits_constraint(capacity).regex
+    limit = await asker.ask(
+        purpose, opened, parse_limit, month=month, constraint=Constraint(regex=f"{digits}|{NO_AGREEMENT}"),
+        constrain_first=True, max_tokens=MAX_LIMIT_TOKENS,
+    )
+    if limit.value is None:
+        asker.fallback(purpose, NO_LIMIT, missing, month)
+        return NO_LIMIT
+    return limit.value
+
+
 async def summarize(asker: Asker, prompts: Prompts, conversation: str, month: int) -> Minutes:
     summary = await asker.ask(
         "summarize", chat("", prompts.render("summarize", conversation=conversation)), lambda t: t,
@@ -58,14 +72,10 @@ async def summarize(asker: Asker, prompts: Prompts, conversation: str, month: in
     )
     asked = chat("", prompts.render("summarize_limit", conversation=conversation))
     reasoning = await asker.ask("summarize_limit", asked, lambda t: t, month=month, stop=(ANSWER_PREFIX.strip(),))
-    digits = digits_constraint(prompts.config.capacity).regex
-    limit = await asker.ask(
-        "summarize_limit", prefilled(asked, f"{reasoning.text.rstrip()}\n{ANSWER_PREFIX}"), parse_limit,
-        month=month, constraint=Constraint(regex=f"{digits}|{NO_AGREEMENT}"), constrain_first=True,
-        max_tokens=MAX_LIMIT_TOKENS,
+    limit = await ask_limit(
+        asker, "summarize_limit", prefilled(asked, f"{reasoning.text.rstrip()}\n{ANSWER_PREFIX}"),
+        prompts.config.capacity, month, "no number or N/A after 'Answer: '; no limit recorded",
     )
-    if limit.value is None:
-        asker.fallback("summarize_limit", NO_LIMIT, "no number or N/A after 'Answer: '; no limit recorded", month)
     # the stop string is not part of the reply: the period that ended it is put back
     said = summary.text.strip() + ("." if summary.finish == "stop" else "")
-    return Minutes(one_sentence(said), NO_LIMIT if limit.value is None else limit.value)
+    return Minutes(one_sentence(said), limit)
