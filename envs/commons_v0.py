@@ -66,7 +66,7 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
 from govsim import institutions, network, scenarios
-from govsim.config import RunConfig, resolve
+from govsim.config import RunConfig, configured
 from envs.actions import encodable, read_whole, shown
 from govsim.dynamics import Commons, clip_request
 from govsim.phases import (
@@ -132,10 +132,7 @@ class CommonsEnv(ParallelEnv):
     metadata = {"name": "commons_v0", "render_modes": ["ansi", "human"], "is_parallelizable": True}
 
     def __init__(self, config: RunConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
-        if config is None:
-            config = resolve(overrides.get("experiment", "default"), overrides=overrides)
-        elif overrides:
-            config = resolve(config.experiment, file=config.dump(), overrides=overrides)
+        config = configured(config, overrides)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode {render_mode!r}: use one of {self.metadata['render_modes']} or None")
         self.config = config

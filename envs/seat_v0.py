@@ -82,7 +82,7 @@ import agents as agent_registry
 from agents.base import Agent, AgentContext
 from agents.human import PHASE_KEYS
 from envs import commons_v0
-from govsim.config import MAX_SEED, RunConfig, resolve
+from govsim.config import MAX_SEED, RunConfig, configured
 from govsim.phases import Phase
 
 
@@ -98,10 +98,7 @@ class SeatEnv(gym.Env):
 
     def __init__(self, seat: str | int = 0, config: RunConfig | None = None, render_mode: str | None = None,
                  **overrides: Any) -> None:
-        if config is None:
-            config = resolve(overrides.get("experiment", "default"), overrides=overrides)
-        elif overrides:
-            config = resolve(config.experiment, file=config.dump(), overrides=overrides)
+        config = configured(config, overrides)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode {render_mode!r}: use one of {self.metadata['render_modes']} or None")
         names = [s.name for s in config.agents]

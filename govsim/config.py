@@ -312,6 +312,13 @@ def resolve(
     return validate(data)
 
 
+def configured(config: RunConfig | None, overrides: dict[str, Any]) -> RunConfig:
+    """An env's config: ``config`` with keyword overrides, or one resolved from them alone."""
+    if config is None:
+        return resolve(overrides.get("experiment", "default"), overrides=overrides)
+    return resolve(config.experiment, file=config.dump(), overrides=overrides) if overrides else config
+
+
 def validate(data: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
