@@ -172,15 +172,14 @@ class RunWriter:
         """
         self.dir.mkdir(parents=True, exist_ok=True)
         checkpoint = self.load_checkpoint() if resume else None
-        if checkpoint is not None and _same_config(self.dir / CONFIG_FILE, config):
-            held = (self.dir / EVENTS_FILE).stat().st_size
-            if held < checkpoint.get("events_bytes", 0):
-                self.restart_reason = (
-                    f"{self.dir}: events.jsonl holds {held} bytes but the checkpoint counts "
-                    f"{checkpoint['events_bytes']}; the log was shortened, so the run starts over"
-                )
-                checkpoint = None
-        elif checkpoint is not None:
+        if checkpoint is not None and not _same_config(self.dir / CONFIG_FILE, config):
+            checkpoint = None
+        held = (self.dir / EVENTS_FILE).stat().st_size if checkpoint is not None else 0
+        if checkpoint is not None and held < checkpoint.get("events_bytes", 0):
+            self.restart_reason = (
+                f"{self.dir}: events.jsonl holds {held} bytes but the checkpoint counts "
+                f"{checkpoint['events_bytes']}; the log was shortened, so the run starts over"
+            )
             checkpoint = None
         if checkpoint is not None:
             with open(self.dir / EVENTS_FILE, "r+b") as fh:
@@ -198,7 +197,8 @@ class RunWriter:
         """Log one event; an event of a known type that breaks the schema is a writer bug and raises."""
         record = {"v": FORMAT_VERSION, "seq": self.seq, **event, "ts": round(time.time(), 3)}
         line = json.dumps(record, sort_keys=False, default=_jsonable, ensure_ascii=False)
-        wrong = schema.problems(json.loads(line)) if record.get("type") in schema.EVENTS else []
+        # checked as written; only a record that fails as it is (numpy numbers) is read back from its line
+        wrong = record.get("type") in schema.EVENTS and schema.problems(record) and schema.problems(json.loads(line))
         if wrong:
             raise ValueError(f"run log: a {record['type']!r} event breaks the schema: {'; '.join(wrong)}")
         self.seq += 1

@@ -198,7 +198,7 @@ class Episode:
             "invalid_reason": failure,
             **_run_identity(self.config),
             "model_id": identity["model_id"],
-            "model_identity": identity["model_identity"],
+            "model_identity": {"models": identity["models"]} if identity["models"] else None,
         }
         self.writer.finish(summary)
         return EpisodeResult(self.config, self.directory, summary)
@@ -243,11 +243,7 @@ def model_identity(config: RunConfig) -> dict[str, Any]:
          for s in config.agents if _needs_llm(s.type)}
     )
     models = [identify(backend, model) for backend, model in pairs]
-    return {
-        "model_id": "+".join(m["id"] for m in models) or None,
-        "model_identity": {"models": models} if models else None,
-        "models": models,
-    }
+    return {"model_id": "+".join(m["id"] for m in models) or None, "models": models}
 
 
 def _needs_llm(agent_type: str | None) -> bool:
