@@ -69,7 +69,6 @@ PARAMS = {"embedder", "importance", "recall", "recall_talk", "reflect_on", "insi
 TALK_FOCAL_TURNS = 4  # the reference's focal points at a turn: "" and the last four entries
 # The institutions' decisions (govsim/institutions), one component each.
 INSTITUTION_DECISIONS = {Phase.AGENDA.label: agenda.act, Phase.VOTE.label: vote.act, Phase.SANCTION.label: sanction.act}
-BEFORE_HARVEST = (Phase.AGENDA.label, Phase.VOTE.label)  # the observation still shows last month's catch
 
 
 @register("generative")
@@ -107,8 +106,7 @@ class GenerativeAgent(Agent):
     async def act(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         month, present = int(info["month"]), list(info["present"])
         self.memory.now = self._clock(info)
-        seen = [] if info["phase"] in BEFORE_HARVEST else self.perception.observe(observation, info)
-        await self.remember(seen + self.civic.observe(info), present, month)
+        await self.remember(self.perception.observe(observation, info) + self.civic.observe(info), present, month)
         if self.perception.talk_over(observation, info):
             await self.after_talk(observation, info, present, month)
         if not info["acting"]:

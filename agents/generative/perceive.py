@@ -23,6 +23,8 @@ from govsim.phases import Phase
 from agents.generative.memory import Month, Note
 from agents.generative.templates import Prompts
 
+BEFORE_HARVEST = (Phase.AGENDA.label, Phase.VOTE.label)  # the phases an election puts before the harvest
+
 
 @dataclass
 class Seen:
@@ -50,6 +52,8 @@ class Perception:
         def event(text: str, created) -> None:
             notes.append(Note("event", text, always_relevant=True, created=created, expiry=times.end, source="observation"))
 
+        if info["phase"] in BEFORE_HARVEST:
+            return notes  # an election's steps: the observation still shows last month's catch
         if info["phase"] == Phase.HARVEST.label:
             if not seen.stock:
                 seen.stock = True
