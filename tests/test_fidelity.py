@@ -6,8 +6,6 @@ Episodes run through the runner with the fake backend, whose replies are scripte
 request's purpose; prompts are checked for the facts they carry.
 """
 
-import asyncio
-import json
 import re
 
 import pytest

@@ -40,7 +40,6 @@ def test_an_empty_institutions_list_is_the_paper_month(name, tmp_path):
 
 # ---------------------------------------------------------------------------- the month as phases
 
-import asyncio  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402

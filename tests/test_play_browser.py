@@ -14,8 +14,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
-
 from agents import human
 from govsim.runlog import read_run
 
