@@ -29,7 +29,7 @@ def test_the_baseline_covers_every_case():
 
 
 @pytest.mark.parametrize("name", list(baseline.CASES))
-def test_configs_without_institutions_give_the_recorded_events(name, tmp_path):
+def test_the_recorded_configs_give_the_recorded_events(name, tmp_path):
     assert baseline.run_case(name, tmp_path / name) == RECORDED[name]
 
 

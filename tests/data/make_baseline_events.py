@@ -1,9 +1,9 @@
-"""Make ``baseline_events.jsonl``: the events of today's configs (no institutions), run through the runner.
+"""Make ``baseline_events.jsonl``: the events of recorded configs, run through the runner.
 
 ``tests/test_institutions.py`` re-runs the same cases and compares the events (timing keys
-stripped): a config without institutions must give the same events as it did before the
-month became a sequence of pluggable phases. Re-make the file only for a change meant to
-alter those events:
+stripped): each config must give the same events as when it was recorded, through the
+month becoming pluggable phases (issue 14) and the reshaping of the house (issue 15).
+Re-make the file only for a change meant to alter those events:
 
     .venv/bin/python tests/data/make_baseline_events.py
 """
@@ -41,6 +41,10 @@ REPLIES = {
     "reflect": "1. Taking 10 each keeps the lake full (because of 1, 2)",
     "think_plan": "We agreed to take at most 10 tons each.",
     "think_memorize": "Kate spoke first.",
+    "agenda": " Ten each keeps the lake full.\n",
+    "agenda_limit": "10",
+    "vote": "Kate",
+    "sanction": "yes",
 }
 
 
@@ -64,6 +68,13 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "generative_fake": ("default", {"agents": "generative*3", "months": 2, "llm.backend": "fake", "seed": 3}),
     "generative_fake_no_communication": (
         "no_communication", {"agents": "generative*2", "months": 2, "llm.backend": "fake"},
+    ),
+    "scripted_institutions": (
+        "default", {"agents": "sustainable*4,greedy", "months": 4, "seed": 7, "institutions": ["election", "sanctions"]},
+    ),
+    "generative_fake_institutions": (
+        "default", {"agents": "generative*3", "months": 2, "llm.backend": "fake", "seed": 3,
+                    "institutions": ["election", "sanctions"]},
     ),
 }
 
