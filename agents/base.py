@@ -39,10 +39,11 @@ per seat (``agents: [{name: Kate, type: name, model: ..., persona: ...}]``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -104,8 +105,8 @@ def register(name: str) -> Callable[[type[Agent]], type[Agent]]:
 
 
 def _load_builtin() -> None:
-    import agents.scripted  # noqa: F401  (registers the scripted types)
     import agents.human  # noqa: F401  (the seat a person plays)
+    import agents.scripted  # noqa: F401  (registers the scripted types)
 
     try:
         import agents.generative  # noqa: F401

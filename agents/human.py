@@ -41,15 +41,24 @@ import os
 import sys
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from agents.base import Agent, AgentContext, register
 from agents.scripted import NoParams, read_params
 from govsim.phases import (
-    AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
+    AGREED_LIMIT,
+    END_CONVERSATION,
+    HARVEST,
+    NEXT_SPEAKER,
+    NO_LIMIT,
+    REFLECTION,
+    SUMMARY,
+    UTTERANCE,
+    Phase,
 )
 from govsim.runlog import write_json_atomic
 
@@ -185,7 +194,7 @@ class View(_Model):
     summary: str
 
     @classmethod
-    def of(cls, name: str, observation: Mapping[str, Any], info: Mapping[str, Any]) -> "View":
+    def of(cls, name: str, observation: Mapping[str, Any], info: Mapping[str, Any]) -> View:
         threshold = int(observation["threshold"][0])
         return cls(
             agent=name, month=int(info["month"]), phase=str(info["phase"]), date=str(info["date"]),

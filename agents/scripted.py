@@ -44,7 +44,15 @@ from govsim.dynamics import sustainability_threshold
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE, Election
 from govsim.institutions.sanctions import SANCTION
 from govsim.phases import (
-    AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
+    AGREED_LIMIT,
+    END_CONVERSATION,
+    HARVEST,
+    NEXT_SPEAKER,
+    NO_LIMIT,
+    REFLECTION,
+    SUMMARY,
+    UTTERANCE,
+    Phase,
 )
 from govsim.scenarios import SCRIPTED_FIELDS
 

@@ -65,12 +65,20 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
+from envs.actions import encodable, read_whole, shown
 from govsim import institutions, network, scenarios
 from govsim.config import RunConfig, configured
-from envs.actions import encodable, read_whole, shown
 from govsim.dynamics import Commons, clip_request
 from govsim.phases import (
-    AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
+    AGREED_LIMIT,
+    END_CONVERSATION,
+    HARVEST,
+    NEXT_SPEAKER,
+    NO_LIMIT,
+    REFLECTION,
+    SUMMARY,
+    UTTERANCE,
+    Phase,
     month_plan,
 )
 
@@ -124,7 +132,7 @@ def raw_env(**kwargs: Any):
     return parallel_to_aec(parallel_env(**kwargs))
 
 
-def parallel_env(**kwargs: Any) -> "CommonsEnv":
+def parallel_env(**kwargs: Any) -> CommonsEnv:
     return CommonsEnv(**kwargs)
 
 
@@ -182,11 +190,11 @@ class CommonsEnv(ParallelEnv):
         self.rng = np.random.default_rng(config.seed)
 
     # Spaces are the same object for every agent, built once.
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def observation_space(self, agent: str) -> spaces.Dict:
         return self._observation_space
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def action_space(self, agent: str) -> spaces.Dict:
         return self._action_space
 

@@ -35,7 +35,14 @@ from govsim import institutions
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE
 from govsim.institutions.sanctions import SANCTION
 from govsim.phases import (
-    AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, REFLECTION, SUMMARY, UTTERANCE, Phase,
+    AGREED_LIMIT,
+    END_CONVERSATION,
+    HARVEST,
+    NEXT_SPEAKER,
+    REFLECTION,
+    SUMMARY,
+    UTTERANCE,
+    Phase,
 )
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -91,7 +98,7 @@ class Figures:
     fines: int = 0  # sanction events (institution configs)
     seconds: float = 0.0
 
-    def add(self, other: "Figures") -> None:
+    def add(self, other: Figures) -> None:
         for key in vars(self):
             setattr(self, key, getattr(self, key) + getattr(other, key))
 

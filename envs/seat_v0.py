@@ -85,11 +85,10 @@ from envs import commons_v0
 from govsim.config import MAX_SEED, RunConfig, configured
 from govsim.phases import Phase
 
-
 GYM_ID = "govsim/Seat-v0"  # gymnasium.make(GYM_ID, seat=..., agents=...) once this module is imported
 
 
-def env(**kwargs: Any) -> "SeatEnv":
+def env(**kwargs: Any) -> SeatEnv:
     return SeatEnv(**kwargs)
 
 

@@ -31,9 +31,10 @@ import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from govsim.config import DEFAULT_NAMES, LLMConfig, RunConfig, resolve
 from govsim.llm.base import LLM, Completion, Constraint, Request, Sampling
@@ -56,7 +57,7 @@ class BenchOptions:
     out: Path = Path("runs/bench")
 
     @classmethod
-    def quick(cls, **kwargs: Any) -> "BenchOptions":
+    def quick(cls, **kwargs: Any) -> BenchOptions:
         """A tiny smoke run: 2 episodes of 2 agents, 8-token replies."""
         return cls(**{"seeds": 2, "agents": 2, "max_tokens": 8, **kwargs})
 

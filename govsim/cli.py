@@ -13,7 +13,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -83,17 +83,17 @@ def default_out(config: RunConfig) -> Path:
 
 @app.command()
 def run(
-    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="A YAML config file."),
-    scenario: Optional[str] = typer.Option(None, help="fishery, pasture, pollution, or a scenario .yaml file."),
-    experiment: Optional[str] = typer.Option(None, help="default, universalization, no_communication, greedy_newcomer."),
-    agents: Optional[str] = typer.Option(None, help="Seat types, e.g. 'generative*5' or 'greedy,sustainable*4'."),
-    seed: Optional[int] = typer.Option(None, help="One seed."),
-    seeds: Optional[str] = typer.Option(None, help="Several seeds run concurrently, e.g. 0-4 or 1,3,7."),
-    months: Optional[int] = typer.Option(None, help="Months to run (default 12; newcomer 15)."),
-    backend: Optional[str] = typer.Option(None, help="LLM backend: auto, vllm, transformers, openai, fake."),
-    model: Optional[str] = typer.Option(None, help="'embedded', a model folder, a GGUF file or a hub name."),
-    max_concurrency: Optional[int] = typer.Option(None, help="Most LLM requests in flight (1 = one at a time)."),
-    out: Optional[Path] = typer.Option(None, help="Output directory (one seed<N> folder per seed inside)."),
+    config_file: Path | None = typer.Option(None, "--config", "-c", help="A YAML config file."),
+    scenario: str | None = typer.Option(None, help="fishery, pasture, pollution, or a scenario .yaml file."),
+    experiment: str | None = typer.Option(None, help="default, universalization, no_communication, greedy_newcomer."),
+    agents: str | None = typer.Option(None, help="Seat types, e.g. 'generative*5' or 'greedy,sustainable*4'."),
+    seed: int | None = typer.Option(None, help="One seed."),
+    seeds: str | None = typer.Option(None, help="Several seeds run concurrently, e.g. 0-4 or 1,3,7."),
+    months: int | None = typer.Option(None, help="Months to run (default 12; newcomer 15)."),
+    backend: str | None = typer.Option(None, help="LLM backend: auto, vllm, transformers, openai, fake."),
+    model: str | None = typer.Option(None, help="'embedded', a model folder, a GGUF file or a hub name."),
+    max_concurrency: int | None = typer.Option(None, help="Most LLM requests in flight (1 = one at a time)."),
+    out: Path | None = typer.Option(None, help="Output directory (one seed<N> folder per seed inside)."),
     set_: list[str] = typer.Option([], "--set", help="Any config override KEY=VALUE (repeatable)."),
     restart: bool = typer.Option(False, help="Start over instead of resuming an unfinished run."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -152,14 +152,14 @@ def run(
 def report(
     dirs: list[Path] = typer.Argument(..., help="Run or sweep directories."),
     fmt: str = typer.Option("markdown", "--format", help="markdown or csv."),
-    by: Optional[str] = typer.Option(
+    by: str | None = typer.Option(
         None, help="Comma-separated grouping keys, config keys too (default: scenario,experiment,model_id,agents,institutions "
         "and a sweep's grid keys)."
     ),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table as CSV to this file."),
-    km: Optional[Path] = typer.Option(None, "--km", help="Write Kaplan-Meier survival curves per group (CSV)."),
-    compare: Optional[str] = typer.Option(
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the table as CSV to this file."),
+    km: Path | None = typer.Option(None, "--km", help="Write Kaplan-Meier survival curves per group (CSV)."),
+    compare: str | None = typer.Option(
         None, "--compare", help="Show each group beside the paper's published row of this model (a paper label or "
         "model name, e.g. Llama-3-8B or meta-llama/Meta-Llama-3-8B-Instruct; govsim/published/)."
     ),
@@ -203,12 +203,12 @@ def sweep(
     out: Path = typer.Option(Path("runs"), help="Cells go to OUT/<sweep name>/<cell id>/."),
     set_: list[str] = typer.Option([], "--set", help="Override KEY=VALUE in every cell, e.g. agent=conditional."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells and their status; run nothing."),
-    shard: Optional[str] = typer.Option(None, help="Run only slice i/n of the cells (0 <= i < n), e.g. 0/4."),
-    max_cells: Optional[int] = typer.Option(None, help="Most cells running at once (default: all)."),
+    shard: str | None = typer.Option(None, help="Run only slice i/n of the cells (0 <= i < n), e.g. 0/4."),
+    max_cells: int | None = typer.Option(None, help="Most cells running at once (default: all)."),
     executor: str = typer.Option("local", help="local (this process, one shared LLM pool) or ray."),
-    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local one)."),
+    address: str | None = typer.Option(None, help="Ray cluster address (default: start a local one)."),
     ray_num_cpus: float = typer.Option(1.0, help="CPUs each Ray task asks for."),
-    ray_num_gpus: Optional[float] = typer.Option(None, help="GPUs each Ray task asks for (default: 1 for a local model on a GPU cluster)."),
+    ray_num_gpus: float | None = typer.Option(None, help="GPUs each Ray task asks for (default: 1 for a local model on a GPU cluster)."),
     ray_batch: int = typer.Option(1, help="Cells per Ray task; they share its engine."),
     restart: bool = typer.Option(False, help="Start every cell over instead of skipping or resuming."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -286,7 +286,7 @@ def dashboard(
 @app.command()
 def rerest(
     config_file: Path = typer.Argument(..., help="A Re-ReST config, e.g. experiments/rerest_fishery.yaml."),
-    out: Optional[Path] = typer.Option(None, help="Output directory (default: the config's out)."),
+    out: Path | None = typer.Option(None, help="Output directory (default: the config's out)."),
     set_: list[str] = typer.Option([], "--set", help="Override KEY=VALUE, e.g. sampling.k=8 (repeatable)."),
     restart: bool = typer.Option(False, help="Start over instead of resuming at the unfinished stage."),
     progress: bool = typer.Option(True, help="Show progress bars."),
@@ -302,8 +302,8 @@ def rerest(
 
 @app.command()
 def subskills(
-    model: Optional[str] = typer.Option(None, help="'embedded', a model folder, a GGUF file or a hub name."),
-    backend: Optional[str] = typer.Option(None, help="LLM backend: auto, vllm, transformers, openai, fake."),
+    model: str | None = typer.Option(None, help="'embedded', a model folder, a GGUF file or a hub name."),
+    backend: str | None = typer.Option(None, help="LLM backend: auto, vllm, transformers, openai, fake."),
     items: int = typer.Option(150, help="Items per test and scenario (the reference's 150)."),
     seed: int = typer.Option(0, help="Seed of the items (same seed, same items)."),
     scenario: str = typer.Option("fishery", help="Comma-separated scenarios, or 'all'."),
@@ -311,8 +311,8 @@ def subskills(
     temperature: float = typer.Option(0.0, help="Sampling temperature (the reference: 0, greedy)."),
     max_tokens: int = typer.Option(400, help="Most tokens per reply (room to think step by step; the reference allows 8000)."),
     constrain: bool = typer.Option(False, help="Force the reply to be just 'Answer: N' (backends with constraints)."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the accuracy table as CSV."),
-    details: Optional[Path] = typer.Option(None, help="Write every item (prompt, reply, parsed, correct answer, passed) as JSON lines."),
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the accuracy table as CSV."),
+    details: Path | None = typer.Option(None, help="Write every item (prompt, reply, parsed, correct answer, passed) as JSON lines."),
 ) -> None:
     """The paper's eight subskill tests: accuracy per test (95 % Wilson CI) and parse failures."""
     from pydantic import ValidationError

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -86,7 +86,7 @@ class Improvements(_Strict):
     no_self_naming: bool | None = None  # a speaker may not name himself as the next speaker
     present_names_only: bool | None = None  # the system prompt names only the agents present (the reference: all seats)
 
-    def resolved(self, profile: str) -> "Improvements":
+    def resolved(self, profile: str) -> Improvements:
         on = profile == "improved"
         return Improvements(**{k: on if v is None else v for k, v in self.model_dump().items()})
 
@@ -159,7 +159,7 @@ class RunConfig(_Strict):
         return [value] if isinstance(value, str) else value  # --set institutions=election
 
     @model_validator(mode="after")
-    def _fill_seats(self) -> "RunConfig":
+    def _fill_seats(self) -> RunConfig:
         if self.agents is None:
             self.agents = [AgentSpec(name=n) for n in seat_names(self.n_agents)]
         names = [a.name for a in self.agents]
@@ -198,7 +198,7 @@ class RunConfig(_Strict):
         return self.model_dump(mode="json")
 
 
-@lru_cache(maxsize=None)
+@cache
 def experiments() -> dict[str, dict[str, Any]]:
     return yaml.safe_load(EXPERIMENTS_FILE.read_text())
 

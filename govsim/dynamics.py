@@ -7,8 +7,9 @@ be checked by hand. Stocks and harvests are whole units (tons, hectares, % of wa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

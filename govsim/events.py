@@ -24,8 +24,9 @@ Format history:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)

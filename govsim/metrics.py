@@ -43,7 +43,8 @@ stay as they are: ``gain`` counts the harvest alone):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from govsim.config import RunConfig
 from govsim.dynamics import sustainable_total

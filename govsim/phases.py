@@ -12,8 +12,8 @@ asks each phase's owner.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import IntEnum
-from typing import Iterable, Mapping
 
 
 class Phase(IntEnum):

@@ -24,9 +24,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd

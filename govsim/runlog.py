@@ -27,11 +27,12 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from govsim import events as schema
 from govsim.events import FORMAT_VERSION

@@ -36,10 +36,11 @@ import asyncio
 import re
 import string
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -118,7 +119,7 @@ class Subskill(_Strict):
     reference: str | None = None  # the reference's name of the test
 
     @model_validator(mode="after")
-    def _hint_needs_memories(self) -> "Subskill":
+    def _hint_needs_memories(self) -> Subskill:
         if self.universalization and self.form != "sim":
             raise ValueError("universalization puts the hint in the memories: it needs form: sim")
         return self
@@ -139,7 +140,7 @@ class Templates(Wording):
         return Wording.model_validate(deep_merge(base, self.scenarios.get(scenario, {})))
 
 
-@lru_cache(maxsize=None)
+@cache
 def templates(path: str | Path = TEMPLATE_FILE) -> Templates:
     """The checked template file; every scenario's replacements are checked too."""
     data = load_yaml(path, f"subskills file {path}")

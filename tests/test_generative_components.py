@@ -9,7 +9,8 @@ import pytest
 from agents.base import AgentContext
 from agents.generative import converse, harvest
 from agents.generative.asking import Asker
-from agents.generative.importance import CONSTRAINT as RATING, DEFAULT, Importance, parse_rating
+from agents.generative.importance import CONSTRAINT as RATING
+from agents.generative.importance import DEFAULT, Importance, parse_rating
 from agents.generative.memory import KINDS, MemoryStream
 from agents.generative.reflect import SENTENCE, first_sentence, insights_constraint, parse_insights, reflect, think_after_talk
 from agents.generative.summarize import one_sentence, parse_limit, summarize

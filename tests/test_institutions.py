@@ -48,7 +48,8 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, see
 from typer.testing import CliRunner  # noqa: E402
 
 from envs import commons_v0, fuzz  # noqa: E402
-from govsim import config, events as schema, institutions, metrics, report, runner, scenarios, sweep  # noqa: E402
+from govsim import config, institutions, metrics, report, runner, scenarios, sweep  # noqa: E402
+from govsim import events as schema
 from govsim.cli import app  # noqa: E402
 from govsim.config import ConfigError, LLMConfig  # noqa: E402
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE  # noqa: E402

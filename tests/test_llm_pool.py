@@ -10,8 +10,7 @@ import time
 import pytest
 
 from govsim.config import LLMConfig
-from govsim.llm import Constraint, LLMError, LLMPool, LoggedLLM, Request, Sampling, resolve_backend
-from govsim.llm import embedded
+from govsim.llm import Constraint, LLMError, LLMPool, LoggedLLM, Request, Sampling, embedded, resolve_backend
 from govsim.llm import pool as pool_module
 from govsim.llm.batcher import MicroBatcher
 from govsim.llm.fake import FakeLLM

@@ -14,10 +14,10 @@ import shutil
 import time
 from pathlib import Path
 
+from chromium import MARKS, shots  # noqa: E402  (the shared screenshot helper)
+
 from agents import human
 from govsim.runlog import read_run
-
-from chromium import MARKS, shots  # noqa: E402  (the shared screenshot helper)
 
 pytestmark = MARKS
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_web_data import DAMAGED, FINISHED, REAL_MODEL_ID, REREST_CSV, RUNS, fixture_root  # noqa: F401  (shared fixture runs)
 from typer.testing import CliRunner
 
-from test_web_data import DAMAGED, FINISHED, REAL_MODEL_ID, RUNS, REREST_CSV, fixture_root  # noqa: F401  (shared fixture runs)
 from govsim import report
 from web import data, ui
 

@@ -19,10 +19,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
-from test_web_data import LONG_MONTHS, RUNS, fixture_root  # noqa: F401  (the shared fixture runs)
-
 from chromium import MARKS, shots  # noqa: E402  (the shared screenshot helper)
+from test_web_data import LONG_MONTHS, RUNS, fixture_root  # noqa: F401  (the shared fixture runs)
 
 pytestmark = MARKS
 

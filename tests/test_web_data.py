@@ -16,12 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from govsim import report
 from govsim.config import resolve
 from govsim.llm.fake import FakeLLM
 from govsim.llm.pool import LLMPool
 from govsim.runlog import read_run
 from govsim.runner import run as run_episode
-from govsim import report
 from web import data, decisions, groups, paths
 
 NAMES = ("John", "Kate", "Jack", "Emma", "Luke")

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pandas as pd
 
 from govsim.events import upgrade
 from govsim.metrics import COUNTERS, METRICS, counters
 from govsim.runlog import RunData, find_runs, read_run
-from web.paths import REREST_FILE
 
 FINISHED, UNFINISHED, INVALID, DAMAGED = "finished", "unfinished", "invalid", "damaged"
 STATUSES = (FINISHED, UNFINISHED, INVALID, DAMAGED)

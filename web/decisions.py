@@ -27,8 +27,9 @@ way the agents ask, in the order of the log (``seq``):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from web.data import ISSUE_TYPES, as_int, call_field
 

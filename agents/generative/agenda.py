@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from govsim.institutions.election import AGENDA, AGENDA_LIMIT, listing
-
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.converse import clean_utterance
 from agents.generative.summarize import ask_limit
 from agents.generative.templates import Prompts
+from govsim.institutions.election import AGENDA, AGENDA_LIMIT, listing
 
 AGENDA_PREFIX = "Agenda: "
 LIMIT_PREFIX = "Limit: "

@@ -43,20 +43,15 @@ always_relevant, cites), and from the components ``parse_failure`` and ``fallbac
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from agents.base import Agent, AgentContext, register
-from govsim.llm import embed
-from govsim.llm.embed import Embedder
-from govsim.phases import (
-    AGREED_LIMIT, END_CONVERSATION, HARVEST, NEXT_SPEAKER, NO_LIMIT, REFLECTION, SUMMARY, UTTERANCE, Phase,
-)
-
 from agents.generative import agenda, converse, harvest, sanction, vote
-from agents.generative.civic import Civic
 from agents.generative.asking import Asker
+from agents.generative.civic import Civic
 from agents.generative.importance import Importance
 from agents.generative.memory import ALWAYS_IMPORTANCE, Memory, MemoryStream, Month, Note
 from agents.generative.perceive import Perception, Seen
@@ -64,6 +59,19 @@ from agents.generative.reflect import reflect, think_after_talk
 from agents.generative.retrieval import Scoring, retrieve
 from agents.generative.summarize import summarize
 from agents.generative.templates import Prompts
+from govsim.llm import embed
+from govsim.llm.embed import Embedder
+from govsim.phases import (
+    AGREED_LIMIT,
+    END_CONVERSATION,
+    HARVEST,
+    NEXT_SPEAKER,
+    NO_LIMIT,
+    REFLECTION,
+    SUMMARY,
+    UTTERANCE,
+    Phase,
+)
 
 PARAMS = {"embedder", "importance", "recall", "recall_talk", "reflect_on", "insights"}  # see the module docstring
 TALK_FOCAL_TURNS = 4  # the reference's focal points at a turn: "" and the last four entries

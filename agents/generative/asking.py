@@ -15,12 +15,12 @@ that the model continues (``prefilled``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Sequence, TypeVar
-
-from govsim.llm.base import Constraint, Message, Request, Sampling
+from typing import Any, Generic, TypeVar
 
 from agents.base import AgentContext
+from govsim.llm.base import Constraint, Message, Request, Sampling
 
 T = TypeVar("T")
 MAX_REPORTED_TEXT = 2000  # characters of a failed reply kept in the parse_failure event

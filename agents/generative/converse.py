@@ -17,13 +17,12 @@ reference's defaults apply and are reported as ``fallback`` events: the talk is 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
-
-from govsim.llm.base import Constraint
 
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.templates import Prompts
+from govsim.llm.base import Constraint
 
 RESPONSE = "Response: "
 CONCLUSION = "Conversation conclusion by me: "

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import re
 
-from govsim.llm.base import Constraint
-
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.templates import Prompts
+from govsim.llm.base import Constraint
 
 MARKERS = ("Answer:", "So, the answer is:", "**Answer**:")  # the reference's stops for the reasoning
 ANSWER_PREFIX = "Answer: "

@@ -17,13 +17,12 @@ Fallback when no attempt parses: ``DEFAULT`` (5, the reference's default), repor
 from __future__ import annotations
 
 import re
-from typing import Sequence
-
-from govsim.llm.base import Constraint
+from collections.abc import Sequence
 
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.memory import Kind
 from agents.generative.templates import Prompts
+from govsim.llm.base import Constraint
 
 DEFAULT = 5
 PATTERN = re.compile(r"rating(?:\s*\([^)\n]*\))?\s*[:=]?\s*\**\s*(\d+)", re.IGNORECASE)

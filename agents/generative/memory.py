@@ -26,9 +26,10 @@ was made. A memory is live while its expiry lies after the agent's clock (``now`
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class Month:
     home: datetime
 
     @classmethod
-    def of(cls, date: str) -> "Month":
+    def of(cls, date: str) -> Month:
         first = datetime.fromisoformat(date).replace(day=1, hour=HOUR, minute=0, second=0, microsecond=0)
         last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
         talk = last - timedelta(days=1)
@@ -124,7 +125,7 @@ class Memory:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Memory":
+    def from_dict(cls, data: dict[str, Any]) -> Memory:
         return cls(
             **{
                 **data,

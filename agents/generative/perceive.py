@@ -18,10 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from govsim.phases import Phase
-
 from agents.generative.memory import Month, Note
 from agents.generative.templates import Prompts
+from govsim.phases import Phase
 
 BEFORE_HARVEST = (Phase.AGENDA.label, Phase.VOTE.label)  # the phases an election puts before the harvest
 

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
-
-from govsim.llm.base import Constraint, Message
 
 from agents.generative.asking import Asker, chat, continued
 from agents.generative.memory import Memory
 from agents.generative.templates import Prompts
+from govsim.llm.base import Constraint, Message
 
 NUMBERED = re.compile(r"^\W*\d+\s*[.)]\s*(.*\S)\s*$", re.M)
 CITED = re.compile(r"^\W*(.*\S)\s*$", re.M)

@@ -31,9 +31,9 @@ order): the same memories always come in the same order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class Scoring:
     normalised: bool = False
 
     @classmethod
-    def of(cls, opts) -> "Scoring":
+    def of(cls, opts) -> Scoring:
         """From a config's resolved improvements (``config.opts``)."""
         return cls(opts.fixed_recency, opts.retrievable_chats, opts.normalised_retrieval)
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from govsim.institutions.sanctions import SANCTION, amount_text
-from govsim.llm.base import Constraint
-
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.converse import MAX_CHOICE_TOKENS, YES_NO, parse_yes_no
 from agents.generative.templates import Prompts
+from govsim.institutions.sanctions import SANCTION, amount_text
+from govsim.llm.base import Constraint
 
 FINE_PREFIX = "Fine: "
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from govsim.llm.base import Constraint
-from govsim.phases import NO_LIMIT
-
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.harvest import ANSWER_PREFIX, digits_constraint
 from agents.generative.templates import Prompts
+from govsim.llm.base import Constraint
+from govsim.phases import NO_LIMIT
 
 NO_AGREEMENT = "N/A"
 LIMIT_ANSWER = re.compile(r"\s*(?:(\d+)|n/?a\b)", re.I)

@@ -9,12 +9,11 @@ template instead of half-way through a run.
 from __future__ import annotations
 
 import string
-from typing import Sequence
-
-from govsim.config import RunConfig
-from govsim.scenarios import Scenario
+from collections.abc import Sequence
 
 from agents.generative.memory import Memory
+from govsim.config import RunConfig
+from govsim.scenarios import Scenario
 
 SYSTEM_FIELDS = {"name", "others", "capacity", "communication", "collapse_rule", "persona"}
 SYSTEM_VARIANTS = {"v3": "system", "v3_p1": "system_v3_p1", "v3_p2": "system_v3_p2", "v3_p3": "system_v3_p3"}

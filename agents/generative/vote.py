@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from govsim.institutions.election import VOTE, listing
-from govsim.llm.base import Constraint
-
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.converse import MAX_CHOICE_TOKENS, name_in
 from agents.generative.templates import Prompts
+from govsim.institutions.election import VOTE, listing
+from govsim.llm.base import Constraint
 
 VOTE_PREFIX = "Vote: "
 NO_VOTE = "no vote"

@@ -21,7 +21,8 @@ settings model), its phases in ``govsim.phases.Phase``, its event types in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gymnasium import spaces
 
@@ -37,11 +38,11 @@ if TYPE_CHECKING:
 class Host(Protocol):
     """What an institution may use of the env (``envs.commons_v0.CommonsEnv``)."""
 
-    config: "RunConfig"
-    scenario: "Scenario"
+    config: RunConfig
+    scenario: Scenario
     agents: list[str]  # present, in seat order
     possible_agents: list[str]  # every seat, in seat order
-    rng: "np.random.Generator"
+    rng: np.random.Generator
     month: int
     phase: Phase
     agreed_limit: int  # the per-person limit in force (NO_LIMIT: none)
@@ -141,7 +142,7 @@ def build(names: list[str], host: Host) -> list[Institution]:
     return [REGISTRY[name](host) for name in names]
 
 
-def check_scenario(names: list[str], scenario: "Scenario") -> None:
+def check_scenario(names: list[str], scenario: Scenario) -> None:
     """ValueError (one line) when the scenario lacks a sentence of one of these institutions."""
     for name in names:
         missing = [k for k in REGISTRY[name].sentences if k not in scenario.sentences]

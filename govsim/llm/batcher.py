@@ -9,8 +9,9 @@ threads. Items that arrive while a batch runs form the next batch without waitin
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Generic, Hashable, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")

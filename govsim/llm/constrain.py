@@ -15,7 +15,7 @@ partial UTF-8 character are never allowed (fine for the ASCII formats agents ask
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 import regex
 import torch

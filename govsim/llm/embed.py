@@ -18,9 +18,10 @@ import os
 import re
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class MiniLMEmbedder(Embedder):
 
     name = "all-MiniLM-L6-v2"
     dim = 384
-    _shared: "MiniLMEmbedder | None" = None
+    _shared: MiniLMEmbedder | None = None
     _shared_lock = threading.Lock()
 
     def __init__(self, model_path: str | None = None, batch_size: int = 64, threads: int = 1) -> None:
@@ -95,7 +96,7 @@ class MiniLMEmbedder(Embedder):
         self.calls = 0  # encode calls made: fewer than embed calls when batching works
 
     @classmethod
-    def shared(cls) -> "MiniLMEmbedder":
+    def shared(cls) -> MiniLMEmbedder:
         """The process's instance, its model loaded here, in the calling thread.
 
         Loading eagerly matters: importing transformers from two threads at once (this

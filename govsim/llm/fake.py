@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from govsim.llm.base import LLM, Completion, Request
 

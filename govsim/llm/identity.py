@@ -12,7 +12,7 @@ start); it changes when the weights, config or tokenizer files change.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ def _version(package: str) -> str | None:
         return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def fingerprint(path: str) -> str:
     """SHA-256 (hex) over a model file or folder: names, sizes, first and last MiB of each file."""
     root = Path(path)

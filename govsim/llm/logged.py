@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from govsim.events import CALL_IDENTITY
 from govsim.llm.base import LLM, Completion, Request

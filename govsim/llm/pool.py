@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from contextlib import nullcontext
 from functools import lru_cache
-from typing import Callable
 
 from govsim.config import LLMConfig
 from govsim.llm.base import LLM, Completion, LLMError, Request, first_line

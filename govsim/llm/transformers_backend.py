@@ -102,7 +102,7 @@ class TransformersLLM(LLM):
         )
 
     @classmethod
-    def from_loaded(cls, lm: Any, tokenizer: Any, *, name: str = "custom", **kwargs: Any) -> "TransformersLLM":
+    def from_loaded(cls, lm: Any, tokenizer: Any, *, name: str = "custom", **kwargs: Any) -> TransformersLLM:
         """Wrap a model already in memory (e.g. one built from a config for a benchmark)."""
         llm = cls(name, device=str(lm.device), **kwargs)
         llm._set_model(lm, tokenizer)

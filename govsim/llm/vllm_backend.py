@@ -30,11 +30,12 @@ import json
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, AsyncIterator
+from typing import Any
 
 from govsim.llm.base import LLM, Completion, LLMError, Request, continues, first_line
 
@@ -267,13 +268,6 @@ def _vllm() -> SimpleNamespace:
     vLLM's lazy modules keeps the importing frames and their callers alive (through a
     stored traceback), and a caller holding an engine would keep it past ``aclose``, its
     ``__del__`` then failing at interpreter exit."""
-    from vllm import AsyncEngineArgs, SamplingParams
-    from vllm.lora.request import LoRARequest
-    from vllm.platforms import current_platform
-    from vllm.renderers import ChatParams
-    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
-    from vllm.v1.engine.async_llm import AsyncLLM
-    from vllm.v1.engine.exceptions import EngineDeadError
 
     return SimpleNamespace(**locals())
 

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from govsim.config import ConfigError, RunConfig, deep_merge, describe_error, load_file, resolve, set_path
 from govsim import scenarios
+from govsim.config import ConfigError, RunConfig, deep_merge, describe_error, load_file, resolve, set_path
 from govsim.scenarios import ScenarioError
 
 
@@ -101,7 +101,7 @@ class ReRestConfig(_Strict):
     transfer: list[str] = []
 
     @model_validator(mode="after")
-    def _held_out(self) -> "ReRestConfig":
+    def _held_out(self) -> ReRestConfig:
         shared = sorted(set(self.train_seeds) & set(self.eval_seeds))
         if shared:
             raise ValueError(f"eval_seeds must be held out from train_seeds; both have {shared}")

@@ -22,8 +22,9 @@ easiest decisions more.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import cycle
-from typing import Any, Callable, Hashable, Iterable, Sequence
+from typing import Any
 
 from govsim.rerest.decisions import Decision
 from govsim.rerest.texts import Texts

@@ -18,9 +18,10 @@ tagged month is used for them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from govsim.config import RegenConfig
 from govsim.phases import NO_LIMIT
@@ -50,7 +51,7 @@ class Decision:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Decision":
+    def from_json(cls, data: dict[str, Any]) -> Decision:
         state = dict(data["state"])
         state["regeneration"] = RegenConfig(**state["regeneration"]).build()
         return cls(**{**data, "state": State(**state)})

@@ -11,8 +11,9 @@ fixed-input evaluation's greedy replies, ``fixed.paired``).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 

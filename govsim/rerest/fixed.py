@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from agents.generative.harvest import digits_constraint
 from govsim.llm.base import LLM
+from govsim.report import wilson
 from govsim.rerest.config import SamplingSpec
 from govsim.rerest.decisions import Decision
 from govsim.rerest.reply import Item, Reader, ask
 from govsim.rerest.sample import kinds, sampling_of, scored_row
 from govsim.rerest.texts import Texts
-from govsim.report import wilson
 
 GREEDY = "greedy"
 

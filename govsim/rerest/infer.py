@@ -7,7 +7,7 @@ simulation uses); replies come back in request order.
 from __future__ import annotations
 
 import asyncio
-from typing import Sequence
+from collections.abc import Sequence
 
 from govsim.llm.base import LLM, Completion, Request
 

@@ -14,7 +14,8 @@ left out of the training sets.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from agents.generative.harvest import digits_constraint
 from govsim.llm.base import LLM, Constraint, Request, Sampling

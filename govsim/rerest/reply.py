@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from agents.generative.asking import prefilled
 from agents.generative.harvest import AMOUNT_TOKENS, ANSWER_PREFIX, MARKERS, parse_number

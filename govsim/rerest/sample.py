@@ -9,8 +9,9 @@ agent's first reply (``score`` with the agent's ``Reader``).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any
 
 from agents.generative.harvest import digits_constraint
 from govsim.llm.base import LLM, Sampling

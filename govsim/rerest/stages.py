@@ -19,8 +19,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 
 from govsim.config import ConfigError
 from govsim.runlog import write_json_atomic

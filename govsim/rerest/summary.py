@@ -22,7 +22,8 @@ adapters came about, what was dropped and why, and the stage times.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 

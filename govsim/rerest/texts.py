@@ -8,9 +8,9 @@ checked once when loaded, so a typo fails with the key's name before anything ru
 from __future__ import annotations
 
 import string
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
-from typing import Sequence
 
 import yaml
 
@@ -41,7 +41,7 @@ class TemplateError(ValueError):
     """A templates file that cannot be used; one line naming the file and the key."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_templates(path: str | None = None) -> dict[str, dict[str, str]]:
     """The templates of ``path`` (default: the shipped file), checked against ``FIELDS``."""
     file = Path(path) if path else DEFAULT_TEMPLATES

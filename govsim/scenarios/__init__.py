@@ -12,7 +12,7 @@ only fail on a field it is not given; the fields each may use are listed in
 from __future__ import annotations
 
 import string
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -83,7 +83,7 @@ class Scenario(BaseModel):
     scripted: dict[str, str] = {}  # what the scripted agents say in the discussion
 
     @model_validator(mode="after")
-    def _check_templates(self) -> "Scenario":
+    def _check_templates(self) -> Scenario:
         missing = sorted(set(TEMPLATE_FIELDS) - set(self.sentences))
         if missing:
             raise ValueError(f"sentences lacks {', '.join(missing)}")
@@ -142,7 +142,7 @@ def available() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name_or_path: str) -> Scenario:
     """Load a shipped scenario by name, or any scenario file by path."""
     path = Path(name_or_path)

@@ -17,7 +17,7 @@ import streamlit as st
 from govsim.runlog import EVENT_TYPES, RunData
 from web import data, ui
 from web.decisions import Traces
-from web.trace_ui import ISSUE_LABELS, decision_box, generic_box, issues_box, lazy, call_body, call_label, plural
+from web.trace_ui import ISSUE_LABELS, call_body, call_label, decision_box, generic_box, issues_box, lazy, plural
 
 TABS = ("Charts", "Timeline", "Agents", "LLM calls", "Issues", "Config")
 LLM_PAGE = 20  # LLM calls listed at once (each a lazy expander holding its whole prompt)
