@@ -19,6 +19,7 @@ import pandas as pd
 from govsim.events import upgrade
 from govsim.metrics import COUNTERS, METRICS, counters
 from govsim.runlog import RunData, find_runs, read_run
+from web.paths import REREST_FILE  # noqa: F401  (the views read it here)
 
 FINISHED, UNFINISHED, INVALID, DAMAGED = "finished", "unfinished", "invalid", "damaged"
 STATUSES = (FINISHED, UNFINISHED, INVALID, DAMAGED)

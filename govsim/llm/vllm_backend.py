@@ -268,8 +268,19 @@ def _vllm() -> SimpleNamespace:
     vLLM's lazy modules keeps the importing frames and their callers alive (through a
     stored traceback), and a caller holding an engine would keep it past ``aclose``, its
     ``__del__`` then failing at interpreter exit."""
+    from vllm import AsyncEngineArgs, SamplingParams
+    from vllm.lora.request import LoRARequest
+    from vllm.platforms import current_platform
+    from vllm.renderers import ChatParams
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+    from vllm.v1.engine.async_llm import AsyncLLM
+    from vllm.v1.engine.exceptions import EngineDeadError
 
-    return SimpleNamespace(**locals())
+    return SimpleNamespace(
+        AsyncEngineArgs=AsyncEngineArgs, SamplingParams=SamplingParams, LoRARequest=LoRARequest,
+        current_platform=current_platform, ChatParams=ChatParams, RequestOutputKind=RequestOutputKind,
+        StructuredOutputsParams=StructuredOutputsParams, AsyncLLM=AsyncLLM, EngineDeadError=EngineDeadError,
+    )
 
 
 def lora_rank(adapter: str | None) -> int:
