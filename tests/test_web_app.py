@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_web_data import DAMAGED, FINISHED, REAL_MODEL_ID, REREST_CSV, RUNS, fixture_root  # noqa: F401  (shared fixture runs)
 from typer.testing import CliRunner
+from web_runs import DAMAGED, FINISHED, REAL_MODEL_ID, REREST_CSV, RUNS
 
 from govsim import report
 from web import data, ui

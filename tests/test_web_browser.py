@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from chromium import MARKS, shots  # noqa: E402  (the shared screenshot helper)
-from test_web_data import LONG_MONTHS, RUNS, fixture_root  # noqa: F401  (the shared fixture runs)
+from web_runs import LONG_MONTHS, RUNS
 
 pytestmark = MARKS
 
