@@ -47,8 +47,8 @@ from typing import Any, Literal, Protocol, TextIO
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from agents.base import Agent, AgentContext, register
-from agents.scripted import NoParams, read_params
+from agents.base import Agent, AgentContext
+from agents.params import AgentParams
 from govsim.phases import (
     AGREED_LIMIT,
     END_CONVERSATION,
@@ -440,7 +440,7 @@ def _reply(folder: Path, request_id: str, body: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------- the agent
 
 
-class HumanParams(NoParams):
+class HumanParams(AgentParams):
     channel: str = "terminal"
     folder: str | None = None  # the files channel's folder
 
@@ -464,13 +464,14 @@ def _files(params: HumanParams, ctx: AgentContext) -> Channel:
     return FileChannel(params.folder)
 
 
-@register("human")
 class HumanAgent(Agent):
     """A seat played by a person through a channel (see the module docstring)."""
 
+    Params = HumanParams
+    params: HumanParams
+
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
-        self.params = read_params(HumanParams, ctx)
         self.channel = CHANNELS[self.params.channel](self.params, ctx)
         self.seats = [seat.name for seat in ctx.config.agents]
 

@@ -26,9 +26,9 @@ scripted society exercises every phase:
   fine nobody. Deterrence: once fined, every type but ``greedy`` never asks for more than
   the limit in force.
 
-Each built-in type takes only the params listed (its ``Params`` model); an unknown or bad
-one, or a scenario without the ``scripted`` lines they say, fails when the agent is built.
-A subclass from a plugin that sets no ``Params`` reads ``ctx.seat.params`` itself.
+Each built-in type takes only the params listed (its ``Params``, see ``agents.params``); an
+unknown or bad one, or a scenario without the ``scripted`` lines they say, fails before the
+run and when the agent is built. A subclass from a plugin sets its own ``Params``.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ import re
 from collections import Counter
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from agents.base import Agent, AgentContext, register
+from agents.base import Agent, AgentContext
+from agents.params import AgentParams
 from govsim.dynamics import sustainability_threshold
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE, Election
 from govsim.institutions.sanctions import SANCTION
@@ -59,34 +60,12 @@ from govsim.scenarios import SCRIPTED_FIELDS
 _PROPOSAL = re.compile(r"at most (\d+)")
 
 
-class NoParams(BaseModel):
-    """A scripted type's params: none, unless a subclass lists some."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FixedParams(NoParams):
+class FixedParams(AgentParams):
     amount: int = Field(10, ge=0, strict=True)
 
 
-class ConditionalParams(NoParams):
+class ConditionalParams(AgentParams):
     default: int | None = Field(None, ge=0, strict=True)  # None: f(h)
-
-
-def read_params(model: type[NoParams], ctx: AgentContext) -> NoParams:
-    """The seat's params as ``model``; a ValueError of one line names the bad key and what the type takes."""
-    allowed = sorted(model.model_fields)
-    takes = f"takes {', '.join(allowed)}" if allowed else "takes no params"
-    try:
-        return model.model_validate(ctx.seat.params)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            problem = f"unknown params.{key}"
-        else:
-            problem = f"params.{key}: {err['msg']} (got {err.get('input')!r:.40})"
-        raise ValueError(f"agent {ctx.name}: {problem}; type {ctx.seat.type!r} {takes}") from None
 
 
 class ScriptedAgent(Agent):
@@ -94,12 +73,9 @@ class ScriptedAgent(Agent):
 
     proposes = True  # whether it proposes its sustainable amount as the limit (and fines those over one)
     deterrable = True  # whether a fine makes it keep to the limit from then on
-    # The params this type takes; None leaves ctx.seat.params to a subclass (a plugin) to check.
-    Params: type[NoParams] | None = None
 
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
-        self.params = read_params(self.Params, ctx) if self.Params is not None else None
         needed = {*SCRIPTED_FIELDS, *(Election.scripted if "election" in ctx.config.institutions else ())}
         missing = sorted(needed - set(ctx.scenario.scripted))
         self.deterred = False
@@ -122,7 +98,7 @@ class ScriptedAgent(Agent):
     def fair_share(self, observation: dict[str, Any]) -> int:
         cfg = self.ctx.config
         stock = int(observation["stock"][0])
-        return sustainability_threshold(stock, max(1, int(observation["n_agents"])), cfg.capacity, cfg.regeneration.build())
+        return sustainability_threshold(stock, max(1, int(observation["n_agents"])), cfg.capacity, cfg.regeneration)
 
     async def act(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         if self.deterrable and "fines_received" in observation and float(observation["fines_received"][0]) > 0:
@@ -191,7 +167,7 @@ class ScriptedAgent(Agent):
         """The limit it proposes: the share that keeps the commons at full regrowth."""
         return sustainability_threshold(
             self.ctx.config.capacity, max(1, int(observation["n_agents"])), self.ctx.config.capacity,
-            self.ctx.config.regeneration.build(),
+            self.ctx.config.regeneration,
         )
 
     def _summarize(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
@@ -209,37 +185,34 @@ class ScriptedAgent(Agent):
         return {SUMMARY: say("summary", proposal=proposal), AGREED_LIMIT: limit}
 
 
-@register("greedy")
 class Greedy(ScriptedAgent):
     proposes = False
     deterrable = False
-    Params = NoParams
+    Params = AgentParams
 
     def amount(self, observation: dict[str, Any]) -> int:
         return int(observation["stock"][0])
 
 
-@register("sustainable")
 class Sustainable(ScriptedAgent):
-    Params = NoParams
+    Params = AgentParams
 
     def amount(self, observation: dict[str, Any]) -> int:
         return self.fair_share(observation)
 
 
-@register("fixed")
 class Fixed(ScriptedAgent):
     proposes = False
     Params = FixedParams
+    params: FixedParams
 
     def amount(self, observation: dict[str, Any]) -> int:
         return self.params.amount
 
 
-@register("random")
 class Random(ScriptedAgent):
     proposes = False
-    Params = NoParams
+    Params = AgentParams
 
     def amount(self, observation: dict[str, Any]) -> int:
         return int(self.ctx.rng.integers(0, int(observation["stock"][0]) + 1))
@@ -252,9 +225,9 @@ class Random(ScriptedAgent):
         return [t for t in info["sanctionable"] if self.ctx.rng.random() < 0.5]
 
 
-@register("conditional")
 class Conditional(ScriptedAgent):
     Params = ConditionalParams
+    params: ConditionalParams
 
     def amount(self, observation: dict[str, Any]) -> int:
         limit = int(observation["agreed_limit"][0])

@@ -25,9 +25,10 @@ FILE_HEADROOM = 64
 def check_configs(configs: Iterable[RunConfig]) -> None:
     """Every config's scenario, network and agents, as the runner will build them.
 
-    Each seat's agent is built once with a stand-in model (no engine starts) and dropped:
-    agents check their seat when built (params, the scenario's templates, the persona), and
-    a ValueError, KeyError or TypeError there becomes a ConfigError naming the seat.
+    Each seat's params are parsed through its type's ``Params`` (``agents.params``); then its
+    agent is built once with a stand-in model (no engine starts) and dropped: agents check
+    the rest of their seat when built (the scenario's templates, the persona), and a
+    ValueError, KeyError or TypeError there becomes a ConfigError naming the seat.
     Configs that differ only in their seed share one agent check; the network is built
     for each (a random graph depends on the seed).
     """
@@ -49,12 +50,16 @@ def check_configs(configs: Iterable[RunConfig]) -> None:
 
 def _check_agents(config: RunConfig, scenario: Scenario) -> None:
     import agents
-    from agents.base import AgentContext
+    from agents.base import AgentContext, seat_params
     from govsim.llm.fake import FakeLLM
 
     stand_in = FakeLLM()
     for index, seat in enumerate(config.agents):
         cls = agents.get(seat.type)  # KeyError: an unknown type, with the known ones
+        try:
+            seat_params(cls, seat)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         ctx = AgentContext(
             seat=seat, config=config, scenario=scenario, rng=np.random.default_rng([config.seed, index]),
             emit=lambda event: None, llm=stand_in if cls.needs_llm else None,
