@@ -146,7 +146,7 @@ class CommonsEnv(ParallelEnv):
         self.config = config
         self.render_mode = render_mode
         self.scenario = scenarios.load(config.scenario)
-        self.regen = config.regeneration.build()
+        self.regen = config.regeneration
         self.seats = {seat.name: seat for seat in config.agents}
         self.possible_agents = list(self.seats)
         self.network = network.for_config(config)  # None: complete, everyone hears everyone

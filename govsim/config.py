@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator, model_validator
 
-from govsim.dynamics import Regeneration
+from govsim.dynamics import AllocationRule, Regeneration
+from govsim.strict import Strict
 
 DEFAULT_NAMES = ["John", "Kate", "Jack", "Emma", "Luke", "Anna", "Paul", "Mia", "Omar", "Lena"]
 MAX_SEATS = 1000  # more than any study seats (GovSimElect: 20); stops a typo like sustainable*10000000
@@ -38,11 +39,7 @@ def check_seed(seed: int) -> int:
     return seed
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AgentSpec(_Strict):
+class AgentSpec(Strict):
     """One seat at the table: who sits there and what drives it."""
 
     name: str
@@ -54,23 +51,12 @@ class AgentSpec(_Strict):
     params: dict[str, Any] = {}  # agent-specific settings (e.g. amount for 'fixed')
 
 
-class RegenConfig(_Strict):
-    rule: Literal["doubling", "logistic", "stochastic"] = "doubling"
-    factor: float = Field(2.0, gt=0)
-    rate: float = Field(1.0, gt=0)
-    low: float = Field(1.0, ge=0)
-    high: float = Field(3.0, gt=0)
-
-    def build(self) -> Regeneration:
-        return Regeneration(**self.model_dump())
-
-
 PROFILES = ("paper", "improved")
 REFERENCE_MAX_TOKENS = 8000  # the reference's generation limit (simulation/utils/models.py)
 GENERATION_BOUND = 512  # govsim's default: keeps `make run` within minutes on 2 cores (README)
 
 
-class Improvements(_Strict):
+class Improvements(Strict):
     """govsim's named deviations from the reference GovSim (docs/fidelity.md has each row).
 
     Every key is off under the default ``paper`` profile, which reproduces the reference's
@@ -94,21 +80,21 @@ class Improvements(_Strict):
 INSTITUTIONS = ("election", "sanctions")  # govsim/institutions: one module each
 
 
-class ElectionConfig(_Strict):
+class ElectionConfig(Strict):
     """The election (govsim/institutions/election.py): candidates state an agenda, everyone votes."""
 
     term: int = Field(3, ge=1)  # months a leader leads; elections in months 1, 1+term, 1+2*term, ...
     candidates: list[str] | None = None  # the seats that stand (None: everyone present at the election)
 
 
-class SanctionsConfig(_Strict):
+class SanctionsConfig(Strict):
     """The sanctions (govsim/institutions/sanctions.py): paying to fine those seen over the limit."""
 
     cost: float = Field(1.0, gt=0)  # what one fine costs the agent who imposes it, in units of the resource
     fine_ratio: float = Field(3.0, ge=0)  # the fine as a multiple of the cost (the fined agent loses cost * ratio)
 
 
-class LLMConfig(_Strict):
+class LLMConfig(Strict):
     backend: Literal["auto", "vllm", "transformers", "openai", "fake"] = "auto"
     model: str = "embedded"  # "embedded" (SmolLM2-135M), a folder, a GGUF file or a hub name
     adapter: str | None = None  # a LoRA adapter folder
@@ -126,7 +112,7 @@ class LLMConfig(_Strict):
     fail_share: float = Field(0.5, gt=0, le=1)  # share of a month's calls failing that stops a run
 
 
-class RunConfig(_Strict):
+class RunConfig(Strict):
     """Everything that defines one episode. Same config + seed = same events."""
 
     scenario: str = "fishery"
@@ -139,8 +125,8 @@ class RunConfig(_Strict):
     capacity: int = Field(100, ge=1)
     initial_stock: int | None = Field(None, ge=0)
     collapse_below: float = Field(5, ge=0)
-    regeneration: RegenConfig = RegenConfig()
-    allocation: Literal["stochastic", "proportional"] = "stochastic"
+    regeneration: Regeneration = Regeneration()
+    allocation: AllocationRule = "stochastic"
     communication: bool = True
     universalization: bool = False
     max_conversation_steps: int = Field(10, ge=2)  # steps of the talk, the mayor's report counted (the reference's 10)

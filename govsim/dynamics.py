@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
+
+from govsim.strict import Strict
 
 RegenRule = Literal["doubling", "logistic", "stochastic"]
 AllocationRule = Literal["stochastic", "proportional"]
 
 
-@dataclass(frozen=True)
-class Regeneration:
-    """How the stock grows back at the end of a month.
+class Regeneration(Strict, frozen=True):
+    """How the stock grows back at the end of a month (the run config's ``regeneration``).
 
     - ``doubling``: h <- min(C, factor * h), factor 2 by default (the paper's rule).
     - ``logistic``: h <- min(C, h + rate * h * (1 - h / C)).
@@ -27,10 +29,10 @@ class Regeneration:
     """
 
     rule: RegenRule = "doubling"
-    factor: float = 2.0
-    rate: float = 1.0
-    low: float = 1.0
-    high: float = 3.0
+    factor: float = Field(2.0, gt=0)
+    rate: float = Field(1.0, gt=0)
+    low: float = Field(1.0, ge=0)
+    high: float = Field(3.0, gt=0)
 
     def expected_factor(self) -> float:
         return (self.low + self.high) / 2 if self.rule == "stochastic" else self.factor

@@ -86,7 +86,7 @@ def episode_metrics(events: Iterable[dict[str, Any]], config: RunConfig) -> dict
     R = list(totals.values())
     sum_r = sum(R)
     T = horizon(config)
-    F = sustainable_total(config.stock0, config.capacity, config.regeneration.build())
+    F = sustainable_total(config.stock0, config.capacity, config.regeneration)
     over = sum(1 for h in harvests if int(h["caught"]) > int(h["threshold"]))
     return {
         "finished": ended,

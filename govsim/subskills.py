@@ -44,13 +44,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 from scipy.stats import binomtest
 
 from govsim import scenarios
 from govsim.config import ConfigError, LLMConfig, deep_merge, describe_error, load_yaml
 from govsim.dynamics import Regeneration, sustainability_threshold
 from govsim.llm.base import LLM, Constraint, Request, Sampling
+from govsim.strict import Strict
 
 TEMPLATE_FILE = Path(__file__).with_name("subskills.yaml")
 DEFAULT_ITEMS = 150  # the reference's NUM_RUNS
@@ -85,18 +86,14 @@ QUESTIONS: dict[str, tuple[Callable[[int, int], int], Callable[[int, int], bool]
 QuestionName = Literal["consequence", "shrinking_limit", "shrinking_limit_assumption", "choose"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Questions(_Strict):
+class Questions(Strict, frozen=True):
     consequence: str
     shrinking_limit: str
     shrinking_limit_assumption: str
     choose: str
 
 
-class Wording(_Strict):
+class Wording(Strict, frozen=True):
     """What a scenario may word its own way (``scenarios.<name>`` in the file)."""
 
     names: tuple[str, ...]
@@ -112,7 +109,7 @@ class Wording(_Strict):
         return names
 
 
-class Subskill(_Strict):
+class Subskill(Strict, frozen=True):
     form: Literal["math", "sim"]
     question: QuestionName
     universalization: bool = False

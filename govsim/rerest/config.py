@@ -12,18 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from govsim import scenarios
 from govsim.config import ConfigError, RunConfig, deep_merge, describe_error, load_file, resolve, set_path
 from govsim.scenarios import ScenarioError
+from govsim.strict import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SamplingSpec(_Strict):
+class SamplingSpec(Strict):
     """How the agent model's k samples per decision input are drawn (also the k sampled
     replies per prompt of the fixed-input evaluation)."""
 
@@ -33,7 +30,7 @@ class SamplingSpec(_Strict):
     max_tokens: int | None = Field(None, ge=1)  # of the reasoning; None: the agent's budget, run.llm.max_tokens
 
 
-class ReflectionSpec(_Strict):
+class ReflectionSpec(Strict):
     """The reflector: by default the agent's base model with the reflection prompt.
 
     A correction is an agent reply: a short reasoning (at most ``max_tokens``; one cut
@@ -59,7 +56,7 @@ class ReflectionSpec(_Strict):
     answer: Literal["bounded", "digits", "free"] = "bounded"
 
 
-class TrainingSpec(_Strict):
+class TrainingSpec(Strict):
     """LoRA fine-tuning; defaults are the paper's (Dou et al. 2024)."""
 
     r: int = Field(8, ge=1)
@@ -78,7 +75,7 @@ class TrainingSpec(_Strict):
     dpo_beta: float = Field(0.1, gt=0)  # the DPO variant's beta (TRL's default)
 
 
-class ReRestConfig(_Strict):
+class ReRestConfig(Strict):
     out: str = "runs/rerest"
     run: dict[str, Any] = {}
     train_seeds: list[int] = Field([0, 1, 2], min_length=1)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from govsim.config import RegenConfig
+from govsim.dynamics import Regeneration
 from govsim.phases import NO_LIMIT
 from govsim.rerest.reply import join
 from govsim.rerest.score import State
@@ -47,13 +47,13 @@ class Decision:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["state"]["regeneration"] = asdict(self.state.regeneration)
+        data["state"]["regeneration"] = self.state.regeneration.model_dump()
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Decision:
         state = dict(data["state"])
-        state["regeneration"] = RegenConfig(**state["regeneration"]).build()
+        state["regeneration"] = Regeneration(**state["regeneration"])
         return cls(**{**data, "state": State(**state)})
 
 
@@ -91,7 +91,7 @@ def from_run(path: str | Path) -> list[Decision]:
     cfg = run.config or {}
     metrics = (run.summary or {}).get("metrics", {})
     outcome = {k: metrics.get(k) for k in ("survived", "survival_time", "gain")}
-    regen = RegenConfig(**cfg.get("regeneration", {})).build()
+    regen = Regeneration(**cfg.get("regeneration", {}))
     months: dict[int, dict[str, Any]] = {}
     limit, limits = NO_LIMIT, {}
     found: dict[tuple[int, str], Decision] = {}

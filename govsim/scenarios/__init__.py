@@ -15,10 +15,11 @@ import string
 from functools import cache, lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
 
 from govsim import institutions
 from govsim.config import ConfigError, load_yaml
+from govsim.strict import Strict
 
 SCENARIO_DIR = Path(__file__).parent
 
@@ -56,9 +57,7 @@ class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the problem."""
 
 
-class Vocabulary(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Vocabulary(Strict, frozen=True):
     resource: str  # "fish"
     place: str  # "the lake"
     unit: str  # "tons"
@@ -71,9 +70,7 @@ class Vocabulary(BaseModel):
     income_per_unit: str  # "$1,000"
 
 
-class Scenario(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Scenario(Strict, frozen=True):
     name: str
     description: str
     vocabulary: Vocabulary
