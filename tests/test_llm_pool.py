@@ -10,8 +10,9 @@ import time
 import pytest
 
 from govsim.config import LLMConfig
-from govsim.llm import Constraint, LLMError, LLMPool, LoggedLLM, Request, Sampling, embedded, resolve_backend
+from govsim.llm import LLM, Constraint, LLMError, LLMPool, LoggedLLM, Request, Sampling, embedded, resolve_backend
 from govsim.llm import pool as pool_module
+from govsim.llm.base import CAPABILITIES
 from govsim.llm.batcher import MicroBatcher
 from govsim.llm.fake import FakeLLM
 
@@ -52,7 +53,7 @@ def test_pool_shares_one_engine_per_backend_and_model():
 def test_resolve_backend(monkeypatch):
     assert resolve_backend("fake") == "fake"
     for available, backend in ((True, "vllm"), (False, "transformers")):
-        monkeypatch.setattr(pool_module, "vllm_available", lambda: available)
+        monkeypatch.setattr(pool_module, "vllm_available", lambda available=available: available)
         assert resolve_backend("auto") == backend
     with pytest.raises(LLMError, match="unknown LLM backend"):
         resolve_backend("llamacpp")
@@ -145,6 +146,23 @@ def test_a_failed_call_logs_the_adapter_it_would_have_used():
         with pytest.raises(LLMError):
             asyncio.run(llm.complete(request))
     assert [e["adapter"] for e in events] == ["/adapters/a", "/adapters/b"]
+
+
+def test_every_capability_of_an_llm_is_forwarded_by_every_wrapper():
+    """A capability is any public data attribute of ``LLM``: a new one is forwarded (and checked here) by construction."""
+    declared = {name for name, value in vars(LLM).items() if not name.startswith("_") and not callable(value)}
+    assert declared == set(CAPABILITIES) and "default_adapter" in declared
+    inner = FakeLLM()
+    for name in CAPABILITIES:  # a value no default has
+        setattr(inner, name, f"<{name} of the inner llm>")
+    pool = LLMPool(factory=lambda *a: inner)
+    pooled = pool.get(LLMConfig(backend="fake", adapter="/adapters/a"))
+    for wrapper, own in ((LoggedLLM(inner, print), {}), (pooled, {"default_adapter": "/adapters/a"}),
+                         (LoggedLLM(pooled, print), {"default_adapter": "/adapters/a"})):
+        for name in CAPABILITIES:
+            assert getattr(wrapper, name) == own.get(name, getattr(inner, name)), (type(wrapper).__name__, name)
+    inner.supports_constraints = False  # read through at every access, never copied
+    assert LoggedLLM(pooled, print).supports_constraints is False
 
 
 def test_micro_batcher_groups_by_key_and_caps_batches():

@@ -3,7 +3,7 @@
 Backends load lazily (torch, vLLM and openai are imported only by the backend that needs them).
 """
 
-from govsim.llm.base import LLM, Completion, Constraint, LLMError, Message, Request, Sampling
+from govsim.llm.base import LLM, Completion, Constraint, ForwardingLLM, LLMError, Message, Request, Sampling
 from govsim.llm.embedded import resolve_model
 from govsim.llm.logged import LoggedLLM
 from govsim.llm.pool import LLMPool, make_llm, resolve_backend
@@ -12,6 +12,7 @@ __all__ = [
     "LLM",
     "Completion",
     "Constraint",
+    "ForwardingLLM",
     "LLMError",
     "LLMPool",
     "LoggedLLM",

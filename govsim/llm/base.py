@@ -1,8 +1,14 @@
 """The inference layer's one narrow interface: chat messages in, text out.
 
-Agents call ``await llm.complete(request)``; backends (vllm, transformers, openai, fake)
-implement ``complete`` and batch whatever is in flight at once. The layer knows nothing
-of agents, envs or the web.
+An ``LLM`` is two methods, as Concordia's language model is: ``await llm.complete(request)``
+answers one request (many coroutines may await it at once: that is the batch), and
+``await llm.aclose()`` releases the engine. Beside them it declares who it is and what it
+can do (``CAPABILITIES``: name, model, whether it enforces constraints and serves LoRA
+adapters, its default adapter). Backends (vllm, transformers, openai, fake) implement
+``complete``; wrappers (the pool's views, the call logger, the bench's fixed lengths)
+derive from ``ForwardingLLM``, which reads every capability through from the LLM it
+wraps, and override only what they change. The layer knows nothing of agents, envs or
+the web.
 
 A request whose last message is the assistant's is a continuation: the chat template
 leaves that turn open and the reply goes on from its text (how the reference prefills
@@ -90,7 +96,7 @@ def first_line(exc: BaseException) -> str:
 
 
 class LLM(ABC):
-    """A backend. ``complete`` may be awaited by many coroutines at once: that is the batch."""
+    """A model behind ``complete`` and ``aclose``; the annotated class attributes are its capabilities."""
 
     name: str = "llm"
     model: str = ""
@@ -99,7 +105,45 @@ class LLM(ABC):
     default_adapter: str | None = None  # the LoRA applied to requests that name none
 
     @abstractmethod
-    async def complete(self, request: Request) -> Completion: ...
+    async def complete(self, request: Request) -> Completion:
+        """The reply to ``request``. Safe to await from many coroutines at once (the backend
+        batches what is in flight); raises ``LLMError`` with one line when it cannot answer."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - not abstract: a model with nothing to release keeps this
         """Release the engine (processes, sockets). Safe to call twice."""
+
+
+CAPABILITIES: tuple[str, ...] = tuple(LLM.__annotations__)  # identity and capabilities a wrapper forwards
+
+
+class _Forwarded:
+    """A capability read from the wrapped LLM at every access, unless the wrapper assigned its own."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, wrapper: ForwardingLLM | None, owner: type | None = None) -> Any:
+        if wrapper is None:
+            return self
+        own = wrapper.__dict__
+        return own[self.name] if self.name in own else getattr(wrapper.inner, self.name)
+
+    def __set__(self, wrapper: ForwardingLLM, value: Any) -> None:
+        wrapper.__dict__[self.name] = value
+
+
+class ForwardingLLM(LLM):
+    """An LLM around another (``inner``): every capability is the inner one's unless this
+    wrapper assigns its own (``self.default_adapter = ...``), and ``complete`` forwards.
+    ``aclose`` does nothing: whoever built the inner LLM closes it."""
+
+    def __init__(self, inner: LLM) -> None:
+        self.inner = inner
+
+    async def complete(self, request: Request) -> Completion:
+        return await self.inner.complete(request)
+
+
+for _name in CAPABILITIES:
+    setattr(ForwardingLLM, _name, _Forwarded(_name))
+del _name

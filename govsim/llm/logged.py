@@ -18,18 +18,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from govsim.events import CALL_IDENTITY
-from govsim.llm.base import LLM, Completion, Request
+from govsim.llm.base import LLM, Completion, ForwardingLLM, Request
 
 Emit = Callable[[dict[str, Any]], None]
 
 
-class LoggedLLM(LLM):
+class LoggedLLM(ForwardingLLM):
     def __init__(self, llm: LLM, emit: Emit, tags: Mapping[str, Any] | None = None) -> None:
         """``tags`` are added to every request's tags (the request's own win on a clash)."""
-        self.inner, self._emit, self._tags = llm, emit, dict(tags or {})
-        self.name, self.model = llm.name, llm.model
-        self.supports_constraints = llm.supports_constraints
-        self.supports_adapters = llm.supports_adapters
+        super().__init__(llm)
+        self._emit, self._tags = emit, dict(tags or {})
 
     async def complete(self, request: Request) -> Completion:
         if self._tags:
@@ -43,9 +41,6 @@ class LoggedLLM(LLM):
         self._emit(self._event(request, t_submit, completion))
         return completion
 
-    async def aclose(self) -> None:
-        """Nothing: whoever built the inner LLM closes it."""
-
     def _event(self, request: Request, t_submit: float, c: Completion | None, error: str | None = None) -> dict[str, Any]:
         constraint = request.constraint
         tags = request.tag_dict
@@ -54,7 +49,7 @@ class LoggedLLM(LLM):
             **{key: tags[key] for key in CALL_IDENTITY if key in tags},
             "backend": c.backend if c else self.name,
             "model": c.model if c else self.model,
-            "adapter": c.extra.get("adapter", request.adapter) if c else request.adapter or self.inner.default_adapter,
+            "adapter": c.extra.get("adapter", request.adapter) if c else request.adapter or self.default_adapter,
             "messages": [dict(m) for m in request.messages],
             "sampling": dataclasses.asdict(request.sampling),
             "constraint": dataclasses.asdict(constraint) if constraint else None,

@@ -18,7 +18,7 @@ from contextlib import nullcontext
 from functools import lru_cache
 
 from govsim.config import LLMConfig
-from govsim.llm.base import LLM, Completion, LLMError, Request, first_line
+from govsim.llm.base import LLM, Completion, ForwardingLLM, LLMError, Request, first_line
 from govsim.llm.embedded import resolve_model
 
 BACKENDS = ("vllm", "transformers", "openai", "fake")
@@ -130,17 +130,12 @@ class LLMPool:
         return completion
 
 
-class _PooledLLM(LLM):
-    """What agents hold: the engine behind the pool's limit and counters."""
+class _PooledLLM(ForwardingLLM):
+    """What agents hold: the engine behind the pool's limit and counters, with its config's adapter."""
 
     def __init__(self, pool: LLMPool, engine: LLM, adapter: str | None = None) -> None:
-        self._pool, self.engine, self.default_adapter = pool, engine, adapter
-        self.name, self.model = engine.name, engine.model
-        self.supports_constraints = engine.supports_constraints
-        self.supports_adapters = engine.supports_adapters
+        super().__init__(engine)
+        self._pool, self.default_adapter = pool, adapter
 
     async def complete(self, request: Request) -> Completion:
-        return await self._pool._call(self.engine, request, self.default_adapter)
-
-    async def aclose(self) -> None:
-        """Nothing: the pool owns the engine."""
+        return await self._pool._call(self.inner, request, self.default_adapter)
