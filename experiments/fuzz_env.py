@@ -4,7 +4,8 @@ The same fuzzer as tests/test_env_fuzz.py (``envs/fuzz.py``), longer: the steps 
 evenly over its configs (the default fishery, no communication, universalization, the
 greedy newcomer, a ring network, and the institutions: election, sanctions, both on a ring,
 both with a newcomer standing as candidate), so each institution config gets 11,111 steps
-by default; ``elections`` and ``fines`` count the institutions' election and sanction events. Every step is checked: ``step`` never raises, nor does
+by default; ``elections`` and ``fines`` count the institutions' election and sanction
+events. Every step is checked: ``step`` never raises, nor does
 resuming from a checkpoint; observations stay in the observation space; every value
 that is not in the action space's own form, or out of range, is an ``invalid_action``
 event; events are strict JSON and UTF-8. A broken promise stops it with the step named.

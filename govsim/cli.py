@@ -135,7 +135,7 @@ def run(
     except SeatLeft as exc:  # a person left the human seat (agents/human.py)
         typer.echo(f"{exc}: the run is unfinished; run the same command again to resume it from that month's start",
                    err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     for result in results:
         if result.skipped:
             typer.echo(f"{result.directory}: already finished (use --restart to run it again)")
@@ -208,7 +208,8 @@ def sweep(
     executor: str = typer.Option("local", help="local (this process, one shared LLM pool) or ray."),
     address: str | None = typer.Option(None, help="Ray cluster address (default: start a local one)."),
     ray_num_cpus: float = typer.Option(1.0, help="CPUs each Ray task asks for."),
-    ray_num_gpus: float | None = typer.Option(None, help="GPUs each Ray task asks for (default: 1 for a local model on a GPU cluster)."),
+    ray_num_gpus: float | None = typer.Option(
+        None, help="GPUs each Ray task asks for (default: 1 for a local model on a GPU cluster)."),
     ray_batch: int = typer.Option(1, help="Cells per Ray task; they share its engine."),
     restart: bool = typer.Option(False, help="Start every cell over instead of skipping or resuming."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -312,7 +313,8 @@ def subskills(
     max_tokens: int = typer.Option(400, help="Most tokens per reply (room to think step by step; the reference allows 8000)."),
     constrain: bool = typer.Option(False, help="Force the reply to be just 'Answer: N' (backends with constraints)."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the accuracy table as CSV."),
-    details: Path | None = typer.Option(None, help="Write every item (prompt, reply, parsed, correct answer, passed) as JSON lines."),
+    details: Path | None = typer.Option(
+        None, help="Write every item (prompt, reply, parsed, correct answer, passed) as JSON lines."),
 ) -> None:
     """The paper's eight subskill tests: accuracy per test (95 % Wilson CI) and parse failures."""
     from pydantic import ValidationError

@@ -259,7 +259,9 @@ def run_graph(events: Iterable[dict[str, Any]], config: RunConfig) -> nx.DiGraph
 def graph_to_json(graph: nx.Graph) -> dict[str, Any]:
     """Node-link JSON (``nodes``/``edges`` keys), as saved in ``graph.json``."""
     data = nx.node_link_data(graph, edges="edges")
-    data["graph"] = {k: ({str(m): v for m, v in val.items()} if isinstance(val, dict) else val) for k, val in data["graph"].items()}
+    data["graph"] = {
+        k: ({str(m): v for m, v in val.items()} if isinstance(val, dict) else val) for k, val in data["graph"].items()
+    }
     return data
 
 

@@ -2,10 +2,27 @@
 
 import importlib.util
 import json
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
+from typer.testing import CliRunner
+
+from envs import commons_v0, fuzz
+from govsim import config, institutions, metrics, report, runner, scenarios, sweep
+from govsim import events as schema
+from govsim.cli import app
+from govsim.config import ConfigError, LLMConfig
+from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE
+from govsim.institutions.sanctions import SANCTION
+from govsim.llm import LLMPool
+from govsim.llm.fake import FakeLLM
+from govsim.phases import NO_LIMIT, Phase, month_plan
+from govsim.runlog import EVENTS_FILE, read_run, strip_timing
 
 DATA = Path(__file__).parent / "data"
 _spec = importlib.util.spec_from_file_location("make_baseline_events", DATA / "make_baseline_events.py")
@@ -39,25 +56,6 @@ def test_an_empty_institutions_list_is_the_paper_month(name, tmp_path):
 
 
 # ---------------------------------------------------------------------------- the month as phases
-
-import warnings  # noqa: E402
-
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-from envs import commons_v0, fuzz  # noqa: E402
-from govsim import config, institutions, metrics, report, runner, scenarios, sweep  # noqa: E402
-from govsim import events as schema
-from govsim.cli import app  # noqa: E402
-from govsim.config import ConfigError, LLMConfig  # noqa: E402
-from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE  # noqa: E402
-from govsim.institutions.sanctions import SANCTION  # noqa: E402
-from govsim.llm import LLMPool  # noqa: E402
-from govsim.llm.fake import FakeLLM  # noqa: E402
-from govsim.phases import NO_LIMIT, Phase, month_plan  # noqa: E402
-from govsim.runlog import EVENTS_FILE, read_run, strip_timing  # noqa: E402
 
 SETS = [["election"], ["sanctions"], ["election", "sanctions"]]
 IDS = ["election", "sanctions", "both"]

@@ -21,7 +21,8 @@ EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 
 def write_sweep(tmp_path, grid, base=None, name="small"):
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "base": base or {"agent": "conditional", "months": 3}, "grid": grid}, sort_keys=False))
+    spec = {"name": name, "base": base or {"agent": "conditional", "months": 3}, "grid": grid}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
 
@@ -103,7 +104,8 @@ def test_bad_options_exit_2(tmp_path):
 
 
 def test_sweep_runs_skips_finished_cells_and_reports_by_grid(tmp_path):
-    path = write_sweep(tmp_path, {"network": ["complete", "ring"], "agents": ["conditional*5", "greedy,conditional*4"], "seed": [0, 1]})
+    grid = {"network": ["complete", "ring"], "agents": ["conditional*5", "greedy,conditional*4"], "seed": [0, 1]}
+    path = write_sweep(tmp_path, grid)
     args = ["sweep", str(path), "--out", str(tmp_path), "--no-progress"]
     first = cli.invoke(app, args)
     assert first.exit_code == 0, first.output
@@ -123,7 +125,8 @@ def test_sweep_runs_skips_finished_cells_and_reports_by_grid(tmp_path):
     assert any("| ring | 2 | 100.00 [34.24, 100.00] |" in line for line in lines)
     assert any("conditional*4,greedy | complete | 2 | 0.00 [0.00, 65.76] | 1.00 [1.00, 1.00] |" in line for line in lines)
     table = pd.read_csv(csv_file)
-    assert {"survival_rate_ci", "gain", "efficiency", "equality", "over_usage", "parse_failure_rate", "runs"} <= set(table.columns)
+    columns = {"survival_rate_ci", "gain", "efficiency", "equality", "over_usage", "parse_failure_rate", "runs"}
+    assert columns <= set(table.columns)
     km = pd.read_csv(km_file)
     assert list(km.columns) == ["group", "month", "survival", "ci_low", "ci_high"]
     greedy = km[km["group"] == "fishery / default / - / conditional*4,greedy / complete"]
@@ -144,7 +147,8 @@ def test_km_curves_estimate_survival_with_censoring():
     curves = km_curves(frame, by=["scenario"])
     assert set(curves["group"]) == {"fishery"}
     survival = dict(zip(curves["month"], curves["survival"]))
-    assert survival[0] == 1.0 and survival[2] == pytest.approx(0.75) and survival[4] == pytest.approx(0.5) and survival[6] == pytest.approx(0.5)
+    assert survival[0] == 1.0 and survival[2] == pytest.approx(0.75)
+    assert survival[4] == pytest.approx(0.5) and survival[6] == pytest.approx(0.5)
     assert (curves["ci_low"] <= curves["survival"]).all() and (curves["survival"] <= curves["ci_high"]).all()
 
 
@@ -184,7 +188,8 @@ def test_a_failing_cell_is_reported_while_the_others_finish(tmp_path, monkeypatc
 
 
 def test_a_cell_rerun_gives_identical_events_and_records_what_made_it(tmp_path):
-    path = write_sweep(tmp_path, {"agents": ["random*3,conditional*2"], "seed": [3]}, base={"regeneration": {"rule": "stochastic"}})
+    path = write_sweep(tmp_path, {"agents": ["random*3,conditional*2"], "seed": [3]},
+                       base={"regeneration": {"rule": "stochastic"}})
     (cell,) = sweep.expand(sweep.load(path), tmp_path / "a")
     (again,) = sweep.expand(sweep.load(path), tmp_path / "b")
     assert cell.id == again.id

@@ -24,7 +24,8 @@ def comparable(path):
 
 def test_a_killed_sweep_resumes_to_the_same_runs(tmp_path):
     path = tmp_path / "resume.yaml"
-    path.write_text(yaml.safe_dump({"base": {"agents": "random*3,conditional*2", "months": 6}, "grid": {"seed": f"0-{CELLS - 1}"}}))
+    spec = {"base": {"agents": "random*3,conditional*2", "months": 6}, "grid": {"seed": f"0-{CELLS - 1}"}}
+    path.write_text(yaml.safe_dump(spec))
     killed_out, clean_out = tmp_path / "killed", tmp_path / "clean"
     args = ["sweep", str(path), "--set", "regeneration.rule=stochastic", "--max-cells", "1", "--no-progress"]
     proc = subprocess.Popen(
