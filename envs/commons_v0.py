@@ -66,6 +66,7 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
 from envs.actions import encodable, read_whole, shown
+from envs.spaces import Amount, Flag, Seat, Seats, Words
 from govsim import institutions, network, scenarios
 from govsim.config import RunConfig, configured
 from govsim.dynamics import Commons, clip_request
@@ -172,16 +173,15 @@ class CommonsEnv(ParallelEnv):
                 **{k: v for inst in self.institutions for k, v in inst.observation_spaces().items()},
             }
         )
-        text = functools.partial(spaces.Text, MAX_UTTERANCE, charset=CHARSET, min_length=0)
         self._action_space = spaces.Dict(
             {
-                HARVEST: amount(0, cap),
-                UTTERANCE: text(),
-                NEXT_SPEAKER: spaces.Discrete(len(self.possible_agents)),
-                END_CONVERSATION: spaces.Discrete(2),
-                SUMMARY: text(),
-                AGREED_LIMIT: amount(NO_LIMIT, cap),
-                REFLECTION: text(),
+                HARVEST: self.amount_space(0),
+                UTTERANCE: self.words_space(MAX_UTTERANCE),
+                NEXT_SPEAKER: self.seat_space(),
+                END_CONVERSATION: Flag(),
+                SUMMARY: self.words_space(MAX_UTTERANCE),
+                AGREED_LIMIT: self.amount_space(NO_LIMIT),
+                REFLECTION: self.words_space(MAX_UTTERANCE),
                 **{k: v for inst in self.institutions for k, v in inst.action_spaces().items()},
             }
         )
@@ -189,12 +189,11 @@ class CommonsEnv(ParallelEnv):
         self._events: list[dict[str, Any]] = []
         self.rng = np.random.default_rng(config.seed)
 
-    # Spaces are the same object for every agent, built once.
-    @functools.cache
+    # Spaces are the same object for every agent, built once (no cache needed: PettingZoo asks for
+    # the same object each call, so seeding a space sticks).
     def observation_space(self, agent: str) -> spaces.Dict:
         return self._observation_space
 
-    @functools.cache
     def action_space(self, agent: str) -> spaces.Dict:
         return self._action_space
 
@@ -512,6 +511,21 @@ class CommonsEnv(ParallelEnv):
     @staticmethod
     def text_space(limit: int) -> spaces.Text:
         return spaces.Text(limit, charset=CHARSET, min_length=0)
+
+    # The action spaces (envs/spaces.py): Gymnasium's, each also holding the forms agents send.
+
+    def amount_space(self, low: int) -> Amount:
+        return Amount(low, self.config.capacity)
+
+    def seat_space(self) -> Seat:
+        return Seat(self.possible_agents)
+
+    def seats_space(self) -> Seats:
+        return Seats(self.possible_agents)
+
+    @staticmethod
+    def words_space(limit: int) -> Words:
+        return Words(limit, CHARSET)
 
     @staticmethod
     def sanitize(text: str) -> str:

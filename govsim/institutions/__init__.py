@@ -22,7 +22,7 @@ settings model), its phases in ``govsim.phases.Phase``, its event types in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gymnasium import spaces
 
@@ -55,7 +55,12 @@ class Host(Protocol):
     def read_text(self, agent: str, action: Any, key: str) -> str: ...
     def seat_named(self, value: Any) -> str | None: ...
     def flag_invalid(self, agent: str, key: str, value: Any, fix: str) -> None: ...
-    def text_space(self, limit: int) -> spaces.Text: ...  # a Text space of the env's alphabet
+    def text_space(self, limit: int) -> spaces.Text: ...  # a Text space of the env's alphabet (observations)
+    # Action spaces that also hold the forms agents send (envs/spaces.py):
+    def amount_space(self, low: int) -> spaces.Box: ...  # a whole number in [low, capacity]
+    def seat_space(self) -> spaces.Discrete: ...  # one seat: a name or a seat index
+    def seats_space(self) -> spaces.MultiBinary: ...  # some seats: names or a 0/1 mask in seat order
+    def words_space(self, limit: int) -> spaces.Text: ...  # any text of at most ``limit`` characters
     def sanitize(self, text: str) -> str: ...  # text made to fit the env's Text spaces
 
 
@@ -153,14 +158,10 @@ def check_scenario(names: list[str], scenario: Scenario) -> None:
             )
 
 
-def sentence_fields() -> dict[str, set[str]]:
-    """Every institution's sentence keys and their fields (the scenario loader checks them)."""
-    return {key: fields for cls in REGISTRY.values() for key, fields in cls.sentences.items()}
-
-
-def scripted_fields() -> dict[str, set[str]]:
-    """Every institution's scripted lines and their fields."""
-    return {key: fields for cls in REGISTRY.values() for key, fields in cls.scripted.items()}
+def template_fields(section: Literal["sentences", "scripted"]) -> dict[str, set[str]]:
+    """Every institution's templates of a scenario section (its ``sentences`` or the lines
+    scripted agents say) and the fields each is given: the scenario loader checks them."""
+    return {key: fields for cls in REGISTRY.values() for key, fields in getattr(cls, section).items()}
 
 
 def phase_keys() -> dict[Phase, tuple[str, ...]]:

@@ -87,11 +87,10 @@ class Election(Institution):
         }
 
     def action_spaces(self) -> dict[str, spaces.Space]:
-        cap = self.host.config.capacity
         return {
-            AGENDA: self.host.text_space(MAX_AGENDA),
-            AGENDA_LIMIT: spaces.Box(NO_LIMIT, cap, shape=(1,), dtype=np.int64),
-            VOTE: spaces.Discrete(len(self.host.possible_agents)),
+            AGENDA: self.host.words_space(MAX_AGENDA),
+            AGENDA_LIMIT: self.host.amount_space(NO_LIMIT),
+            VOTE: self.host.seat_space(),
         }
 
     # ------------------------------------------------------------------ the month

@@ -80,7 +80,7 @@ class Sanctions(Institution):
         }
 
     def action_spaces(self) -> dict[str, spaces.Space]:
-        return {SANCTION: spaces.MultiBinary(len(self.host.possible_agents))}
+        return {SANCTION: self.host.seats_space()}
 
     # ------------------------------------------------------------------ the month
 
