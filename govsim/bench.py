@@ -216,7 +216,7 @@ async def run_raw(engine: LLM, requests: Sequence[Request], prefix_cache: bool =
             engine.read_prefix_cache = True
     wall = time.perf_counter() - t0
     prompt = sum(c.prompt_tokens for c in done)
-    cached = sum(c.extra.get("cached_tokens", 0) for c in done)
+    cached = sum(c.cached_tokens or 0 for c in done)
     return {
         **_throughput(wall, len(done), sum(c.completion_tokens for c in done)),
         "prompt_tokens": prompt,

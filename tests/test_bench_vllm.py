@@ -38,12 +38,12 @@ def test_fixed_lengths_and_prefix_cache_switches():
             a, b = await asyncio.gather(engine.complete(free), engine.complete(rated))
             assert a.completion_tokens == 12  # the end-of-sequence token is masked until then
             assert b.constrained and b.completion_tokens < 12 and b.text.startswith("Rating: ")
-            assert (await engine.complete(free)).extra["cached_tokens"] > 0  # read from the cache
+            assert (await engine.complete(free)).cached_tokens > 0  # read from the cache
             engine.read_prefix_cache = False
-            assert (await engine.complete(free)).extra["cached_tokens"] == 0  # skipped
+            assert (await engine.complete(free)).cached_tokens == 0  # skipped
             engine.read_prefix_cache = True
             await bench.reset_prefix_cache(engine)
-            assert (await engine.complete(free)).extra["cached_tokens"] == 0  # emptied
+            assert (await engine.complete(free)).cached_tokens == 0  # emptied
         finally:
             await engine.aclose()
 

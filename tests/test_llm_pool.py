@@ -68,24 +68,24 @@ def test_pool_concurrency_limit_and_in_flight(limit, expect_overlap):
         return await asyncio.gather(*(llm.complete(ask(f"q{i}")) for i in range(6)))
 
     outs = asyncio.run(main())
-    in_flight = [o.extra["in_flight"] for o in outs]
+    in_flight = [o.in_flight for o in outs]
     assert (max(in_flight) > 0) is expect_overlap
     assert pool.max_in_flight == (6 if expect_overlap else 1)
     assert pool.in_flight == 0
 
 
 def test_pool_fills_configured_adapter():
+    events: list[dict] = []
     pool = fake_pool(adapter="/adapters/a")
-    engine = pool.get()
+    engine = LoggedLLM(pool.get(), events.append)
 
     async def main():
         await engine.complete(ask("base?"))
-        return await engine.complete(ask("own?", adapter="/adapters/b"))
+        await engine.complete(ask("own?", adapter="/adapters/b"))
 
-    out = asyncio.run(main())
+    asyncio.run(main())
     requests = pool.engines[("fake", "embedded")].requests
-    assert [r.adapter for r in requests] == ["/adapters/a", "/adapters/b"]
-    assert out.extra["adapter"] == "/adapters/b"
+    assert [r.adapter for r in requests] == [e["adapter"] for e in events] == ["/adapters/a", "/adapters/b"]
 
 
 def test_pool_turns_backend_bugs_into_llm_errors():
@@ -252,9 +252,11 @@ def test_configs_with_different_adapters_share_the_engine_but_keep_their_adapter
     base = pool.get(LLMConfig(backend="fake"))
     assert tuned is not base and len(pool.engines) == 1
 
-    async def main():
-        return await asyncio.gather(tuned.complete(ask("?")), base.complete(ask("?")))
+    events: list[dict] = []
 
-    outs = asyncio.run(main())
-    assert [o.extra["adapter"] for o in outs] == ["/adapters/a", None]
+    async def main():
+        await asyncio.gather(*(LoggedLLM(llm, events.append).complete(ask("?")) for llm in (tuned, base)))
+
+    asyncio.run(main())
+    assert [e["adapter"] for e in events] == ["/adapters/a", None]
     assert [r.adapter for r in pool.engines[("fake", "embedded")].requests] == ["/adapters/a", None]

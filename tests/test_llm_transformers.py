@@ -53,7 +53,7 @@ def test_concurrent_requests_run_as_one_deterministic_batch(folder):
     first = TransformersLLM(folder, seed=7)
     outs = complete_all(first, REQUESTS)
     assert first.batch_sizes == [len(REQUESTS)]
-    assert all(o.extra["batch_size"] == len(REQUESTS) for o in outs)
+    assert all(o.batch_size == len(REQUESTS) for o in outs)
     assert all(o.prompt_tokens > 20 and 0 < o.completion_tokens <= 16 for o in outs)
     assert outs[0].text.strip() and outs[0].backend == "transformers"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
@@ -75,6 +75,9 @@ class Request:
 
 @dataclass
 class Completion:
+    """A reply and what it cost. The fields after ``constrained`` are known only to some
+    backends (None elsewhere); ``in_flight`` is filled in by ``LLMPool``."""
+
     text: str
     prompt_tokens: int
     completion_tokens: int
@@ -83,7 +86,9 @@ class Completion:
     model: str
     finish_reason: Literal["stop", "length", "error"] | str = "stop"
     constrained: bool = False  # whether the backend enforced request.constraint
-    extra: dict[str, Any] = field(default_factory=dict)
+    cached_tokens: int | None = None  # prompt tokens read from the prefix cache (vllm)
+    batch_size: int | None = None  # requests decoded in the same batch as this one (transformers)
+    in_flight: int | None = None  # other calls in the engine when this one entered (the pool)
 
 
 class LLMError(RuntimeError):

@@ -49,7 +49,7 @@ class LoggedLLM(ForwardingLLM):
             **{key: tags[key] for key in CALL_IDENTITY if key in tags},
             "backend": c.backend if c else self.name,
             "model": c.model if c else self.model,
-            "adapter": c.extra.get("adapter", request.adapter) if c else request.adapter or self.default_adapter,
+            "adapter": request.adapter if request.adapter is not None else self.default_adapter,
             "messages": [dict(m) for m in request.messages],
             "sampling": dataclasses.asdict(request.sampling),
             "constraint": dataclasses.asdict(constraint) if constraint else None,
@@ -61,7 +61,7 @@ class LoggedLLM(ForwardingLLM):
             "latency_s": c.latency_s if c else None,
             "t_submit": t_submit,
             "t_done": time.time(),
-            "in_flight": c.extra.get("in_flight") if c else None,
+            "in_flight": c.in_flight if c else None,
             "tags": tags,
         }
         if error is not None:

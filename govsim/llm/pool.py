@@ -4,9 +4,9 @@ The runner makes one ``LLMPool`` per process and hands ``pool.get(run_config.llm
 to every agent of every episode, so all their calls meet in the same engine and batch
 there. The pool also enforces ``max_concurrency`` (1 reproduces the reference's one call
 at a time; the pool's config, else the first config given to ``get``), fills in the LoRA
-adapter of the config given to ``get`` (``extra["adapter"]``: the one used; episodes
-with different adapters share one engine), and counts the calls in flight:
-``extra["in_flight"]`` is how many other calls were in an engine when this one entered.
+adapter of the config given to ``get`` (its view's ``default_adapter``; episodes with
+different adapters share one engine), and counts the calls in flight:
+``Completion.in_flight`` is how many other calls were in an engine when this one entered.
 """
 
 from __future__ import annotations
@@ -125,8 +125,7 @@ class LLMPool:
                 raise LLMError(f"{llm.name} ({llm.model}): {type(exc).__name__}: {first_line(exc)}") from exc
             finally:
                 self.in_flight -= 1
-        completion.extra["in_flight"] = others
-        completion.extra["adapter"] = request.adapter
+        completion.in_flight = others
         return completion
 
 

@@ -63,7 +63,6 @@ class _Result:
     finish_reason: str
     constrained: bool
     batch_size: int
-    t_start: float
 
 
 class TransformersLLM(LLM):
@@ -133,7 +132,7 @@ class TransformersLLM(LLM):
             model=self.model,
             finish_reason=result.finish_reason,
             constrained=result.constrained,
-            extra={"batch_size": result.batch_size, "queue_s": result.t_start - t0, "seed": job.seed},
+            batch_size=result.batch_size,
         )
 
     async def aclose(self) -> None:
@@ -143,12 +142,11 @@ class TransformersLLM(LLM):
     # --- worker thread ---------------------------------------------------------------
 
     def _run(self, jobs: list[_Job]) -> list[_Result]:
-        t_start = time.monotonic()
         if self._lm is None:
             self._load()
         with self._adapter_scope(jobs[0].adapter), torch.inference_mode():
             rows, prompt_lens = self._decode(jobs)
-        return [self._result(row, n, len(jobs), t_start) for row, n in zip(rows, prompt_lens)]
+        return [self._result(row, n, len(jobs)) for row, n in zip(rows, prompt_lens)]
 
     def _load(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -255,7 +253,7 @@ class TransformersLLM(LLM):
             row.finish = "length"
         return token
 
-    def _result(self, row: _Row, prompt_tokens: int, batch_size: int, t_start: float) -> _Result:
+    def _result(self, row: _Row, prompt_tokens: int, batch_size: int) -> _Result:
         request = row.job.request
         if row.constraint is not None:
             text = row.text
@@ -265,7 +263,7 @@ class TransformersLLM(LLM):
             constrained = False
         for stop in request.sampling.stop:
             text = text.split(stop, 1)[0]
-        return _Result(text, prompt_tokens, len(row.tokens), row.finish or "length", constrained, batch_size, t_start)
+        return _Result(text, prompt_tokens, len(row.tokens), row.finish or "length", constrained, batch_size)
 
 
 def _prepare_tokenizer(tokenizer: Any) -> Any:

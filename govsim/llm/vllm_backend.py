@@ -113,7 +113,7 @@ class VLLMLLM(LLM):
             model=self.model,
             finish_reason=choice.finish_reason or "stop",
             constrained=request.constraint is not None and request.constraint.matches(choice.text),
-            extra={"cached_tokens": final.num_cached_tokens or 0},
+            cached_tokens=final.num_cached_tokens or 0,
         )
 
     async def aclose(self) -> None:
