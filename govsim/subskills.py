@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import string
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -47,7 +46,7 @@ import pandas as pd
 from pydantic import ValidationError, field_validator, model_validator
 from scipy.stats import binomtest
 
-from govsim import scenarios
+from govsim import scenarios, templating
 from govsim.config import ConfigError, LLMConfig, deep_merge, describe_error, load_yaml
 from govsim.dynamics import Regeneration, sustainability_threshold
 from govsim.llm.base import LLM, Constraint, Request, Sampling
@@ -252,10 +251,10 @@ def _prompt(
 
 def _fill(template: str, fields: dict[str, Any], where: str) -> str:
     try:
-        return template.format(**fields)
-    except (KeyError, IndexError, ValueError) as exc:
-        names = sorted({f for _, f, _, _ in string.Formatter().parse(template) if f} - set(fields))
-        raise ConfigError(f"subskills template {where}: unknown field(s) {names or exc}; allowed: {', '.join(sorted(fields))}") from None
+        templating.check(template, f"subskills template {where}", fields)
+    except templating.TemplateError as exc:
+        raise ConfigError(str(exc)) from None
+    return template.format(**fields)
 
 
 def parse_answer(text: str) -> int | None:

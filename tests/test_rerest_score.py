@@ -6,7 +6,8 @@ from govsim import scenarios
 from govsim.dynamics import Regeneration
 from govsim.rerest.reply import Reader
 from govsim.rerest.score import State, score
-from govsim.rerest.texts import TemplateError, Texts, load_templates
+from govsim.rerest.texts import Texts, load_templates
+from govsim.templating import TemplateError
 
 
 @pytest.fixture
@@ -128,10 +129,13 @@ def test_a_templates_file_with_an_unknown_field_fails_naming_the_key(tmp_path):
 
     path = tmp_path / "t.yaml"
     path.write_text(yaml.safe_dump(bad))
-    with pytest.raises(TemplateError, match=r"feedback.zero uses unknown field\(s\) \['amout'\]"):
+    with pytest.raises(TemplateError, match=r"feedback.zero: unknown field\(s\) \['amout'\]"):
         load_templates(str(path))
     path.write_text(yaml.safe_dump({"feedback": good["feedback"]}))
     with pytest.raises(TemplateError, match="reflection.system is missing"):
+        load_templates(str(path))
+    path.write_text(yaml.safe_dump({**good, "reflection": {**good["reflection"], "user": "{reply"}}))
+    with pytest.raises(TemplateError, match=r"reflection.user: bad template \(expected '}' before end of string"):
         load_templates(str(path))
 
 

@@ -8,10 +8,10 @@ template instead of half-way through a run.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 
 from agents.generative.memory import Memory
+from govsim import templating
 from govsim.config import RunConfig
 from govsim.scenarios import Scenario
 
@@ -103,17 +103,10 @@ class Prompts:
 def check(scenario: Scenario) -> None:
     """Raise ValueError naming the first missing template or unknown field."""
     vocab = set(scenario.vocabulary.model_dump())
+    where = f"scenario {scenario.name!r}"
     for key, allowed in FIELDS.items():
         if key not in scenario.prompts:
-            raise ValueError(f"scenario {scenario.name!r}: the generative agent needs prompts.{key}")
-        used = {f for _, f, _, _ in string.Formatter().parse(scenario.prompts[key]) if f}
-        unknown = used - allowed - vocab
-        if unknown:
-            raise ValueError(
-                f"scenario {scenario.name!r}: prompts.{key} uses unknown field(s) {sorted(unknown)}; "
-                f"allowed: {sorted(allowed)} and the vocabulary"
-            )
+            raise ValueError(f"{where}: the generative agent needs prompts.{key}")
+        templating.check(scenario.prompts[key], f"{where}: prompts.{key}", allowed, vocab)
     for key, text in scenario.personas.items():
-        unknown = {f for _, f, _, _ in string.Formatter().parse(text) if f} - vocab - {"name"}
-        if unknown:
-            raise ValueError(f"scenario {scenario.name!r}: personas.{key} uses unknown field(s) {sorted(unknown)}")
+        templating.check(text, f"{where}: personas.{key}", {"name"}, vocab)

@@ -12,8 +12,9 @@ from typing import Any
 from govsim.config import ConfigError
 from govsim.rerest.config import load
 from govsim.rerest.pipeline import run_experiment
-from govsim.rerest.texts import TemplateError, load_templates
+from govsim.rerest.texts import load_templates
 from govsim.scenarios import ScenarioError
+from govsim.templating import TemplateError
 
 
 def rerest(config_file: Path, overrides: dict[str, Any], out: Path | None, restart: bool, progress: bool) -> str:

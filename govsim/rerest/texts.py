@@ -7,13 +7,13 @@ checked once when loaded, so a typo fails with the key's name before anything ru
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
 import yaml
 
+from govsim import templating
 from govsim.llm.base import Message
 from govsim.scenarios import Scenario
 
@@ -37,10 +37,6 @@ FIELDS: dict[str, dict[str, set[str]]] = {
 }
 
 
-class TemplateError(ValueError):
-    """A templates file that cannot be used; one line naming the file and the key."""
-
-
 @cache
 def load_templates(path: str | None = None) -> dict[str, dict[str, str]]:
     """The templates of ``path`` (default: the shipped file), checked against ``FIELDS``."""
@@ -48,19 +44,13 @@ def load_templates(path: str | None = None) -> dict[str, dict[str, str]]:
     try:
         data = yaml.safe_load(file.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise TemplateError(f"templates file {file}: cannot be read ({str(exc).splitlines()[0]})") from None
+        raise templating.TemplateError(f"templates file {file}: cannot be read ({str(exc).splitlines()[0]})") from None
     for section, keys in FIELDS.items():
         for key, allowed in keys.items():
             text = (data or {}).get(section, {}).get(key)
             if not isinstance(text, str):
-                raise TemplateError(f"templates file {file}: {section}.{key} is missing")
-            used = {name for _, name, _, _ in string.Formatter().parse(text) if name}
-            unknown = used - allowed - _VOCABULARY
-            if unknown:
-                raise TemplateError(
-                    f"templates file {file}: {section}.{key} uses unknown field(s) {sorted(unknown)}; "
-                    f"allowed: {sorted(allowed)} and the scenario vocabulary"
-                )
+                raise templating.TemplateError(f"templates file {file}: {section}.{key} is missing")
+            templating.check(text, f"templates file {file}: {section}.{key}", allowed, _VOCABULARY)
     return data
 
 

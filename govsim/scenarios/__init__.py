@@ -6,18 +6,17 @@ environment's observation texts, the scripted agents' lines and the generative a
 prompt templates. Templates are Python format strings with plain ``{field}`` placeholders
 (no positional ``{}``, attribute, index, conversion or format spec), so filling one in can
 only fail on a field it is not given; the fields each may use are listed in
-``TEMPLATE_FIELDS`` and ``SCRIPTED_FIELDS`` and checked when the file loads.
+``SECTION_FIELDS`` and checked (``govsim.templating``) when the file loads.
 """
 
 from __future__ import annotations
 
-import string
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 from pydantic import ValidationError, model_validator
 
-from govsim import institutions
+from govsim import institutions, templating
 from govsim.config import ConfigError, load_yaml
 from govsim.strict import Strict
 
@@ -47,10 +46,13 @@ SCRIPTED_FIELDS: dict[str, set[str]] = {
 }
 
 
-# The institutions' sentences and scripted lines (govsim/institutions): checked when present,
-# needed only by a run with the institution on (the env says so when it is built).
-INSTITUTION_FIELDS = institutions.sentence_fields()
-INSTITUTION_SCRIPTED_FIELDS = institutions.scripted_fields()
+# Every template of the two checked sections and its fields: the env's sentences and the
+# scripted lines above, and the institutions' (govsim/institutions), those checked when
+# present, needed only by a run with the institution on (the env says so when it is built).
+SECTION_FIELDS: dict[str, dict[str, set[str]]] = {
+    "sentences": {**institutions.template_fields("sentences"), **TEMPLATE_FIELDS},
+    "scripted": {**institutions.template_fields("scripted"), **SCRIPTED_FIELDS},
+}
 
 
 class ScenarioError(ValueError):
@@ -85,14 +87,12 @@ class Scenario(Strict, frozen=True):
         if missing:
             raise ValueError(f"sentences lacks {', '.join(missing)}")
         vocab = set(self.vocabulary.model_dump())
-        for key, text in self.sentences.items():
-            allowed = TEMPLATE_FIELDS.get(key, INSTITUTION_FIELDS.get(key, set())) | vocab
-            _check_fields(f"sentences.{key}", text, allowed)
-        for key, text in self.scripted.items():
-            _check_fields(f"scripted.{key}", text, SCRIPTED_FIELDS.get(key, INSTITUTION_SCRIPTED_FIELDS.get(key, set())) | vocab)
+        for section, texts in (("sentences", self.sentences), ("scripted", self.scripted)):
+            for key, text in texts.items():
+                templating.check(text, f"{section}.{key}", SECTION_FIELDS[section].get(key, set()), vocab)
         for section, texts in (("prompts", self.prompts), ("personas", self.personas)):
             for key, text in texts.items():  # their fields are the generative agent's to check
-                _check_fields(f"{section}.{key}", text, None)
+                templating.fields(text, f"{section}.{key}")
         return self
 
     def say(self, key: str, **fields: object) -> str:
@@ -114,24 +114,6 @@ class Scenario(Strict, frozen=True):
         if key not in self.personas:
             raise KeyError(f"scenario {self.name!r} has no persona {key!r}; known: {sorted(self.personas)}")
         return self.personas[key].format(**self.vocabulary.model_dump(), **fields)
-
-
-def _check_fields(where: str, text: str, allowed: set[str] | None) -> None:
-    """Refuse a template that could fail when filled in; ``allowed=None`` leaves its field names unchecked."""
-    try:
-        parts = list(string.Formatter().parse(text))
-    except ValueError as exc:
-        raise ValueError(f"{where}: bad template ({exc}; write a literal brace as {{{{ or }}}})") from None
-    names = set()
-    for _, name, spec, conversion in parts:
-        if name is None:
-            continue
-        if not name.isidentifier() or spec or conversion:
-            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-            raise ValueError(f"{where}: placeholder {shown!r} is not a plain {{field}} (a name, no !conversion or :format)")
-        names.add(name)
-    if allowed is not None and names - allowed:
-        raise ValueError(f"{where}: unknown field(s) {sorted(names - allowed)}; allowed {sorted(allowed)}")
 
 
 def available() -> list[str]:
