@@ -55,7 +55,12 @@ class Host(Protocol):
     def read_text(self, agent: str, action: Any, key: str) -> str: ...
     def seat_named(self, value: Any) -> str | None: ...
     def flag_invalid(self, agent: str, key: str, value: Any, fix: str) -> None: ...
-    def text_space(self, limit: int) -> spaces.Text: ...  # a Text space of the env's alphabet
+    def text_space(self, limit: int) -> spaces.Text: ...  # a Text space of the env's alphabet (observations)
+    # Action spaces that also hold the forms agents send (envs/spaces.py):
+    def amount_space(self, low: int) -> spaces.Box: ...  # a whole number in [low, capacity]
+    def seat_space(self) -> spaces.Discrete: ...  # one seat: a name or a seat index
+    def seats_space(self) -> spaces.MultiBinary: ...  # some seats: names or a 0/1 mask in seat order
+    def words_space(self, limit: int) -> spaces.Text: ...  # any text of at most ``limit`` characters
     def sanitize(self, text: str) -> str: ...  # text made to fit the env's Text spaces
 
 
