@@ -10,6 +10,8 @@ strings, lone surrogates, a megabyte of text, bytes, arrays of any shape, object
 - every value the env reads that is not in the action space's own form, or not in range,
   is an ``invalid_action`` event for that agent and key; a value in its own form and in
   range is used as given and not recorded (no silent coercion either way);
+- every value the declared action space contains (``envs/spaces.py``) is in its own form,
+  and so are the space's samples, which the fuzzer sends too;
 - every event is strict JSON (no NaN) and UTF-8-encodable, and an invalid_action event
   stays short whatever it copies.
 
@@ -137,6 +139,8 @@ def random_value(rng: np.random.Generator, names: list[str]) -> Any:
 
 def in_space_value(key: str, rng: np.random.Generator, env: commons_v0.CommonsEnv) -> Any:
     """A value of the action space's own form, mostly in range."""
+    if rng.random() < 0.1:
+        return env.action_space(env.agents[0])[key].sample()  # seeded from the fuzz's seed
     if key in AMOUNTS:  # mostly small, so episodes last months (and newcomers join)
         return int(rng.integers(-1, env.commons.stock + 2)) if rng.random() < 0.2 else np.array([rng.integers(0, 6)])
     if key in FLAGS:
@@ -191,6 +195,7 @@ def fuzz(overrides: dict[str, Any], steps: int, seed: int = 0, name: str = "") -
     started = time.perf_counter()
     env = commons_v0.parallel_env(**overrides, seed=seed)
     observations, infos = env.reset(seed=seed)
+    env.action_space(env.possible_agents[0]).seed(seed)
     for step in range(steps):
         where = f"{name or overrides} step {step}"
         if not env.agents:
@@ -199,6 +204,7 @@ def fuzz(overrides: dict[str, Any], steps: int, seed: int = 0, name: str = "") -
         if env.phase == Phase.HARVEST and rng.random() < 0.2:
             state = json.loads(json.dumps(env.state_dict(), allow_nan=False))
             env = commons_v0.parallel_env(**overrides, seed=seed)
+            env.action_space(env.possible_agents[0]).seed(int(rng.integers(2**31)))
             observations, infos = env.load_state_dict(state)
             figures.resumes += 1
         phase = env.phase
@@ -241,6 +247,9 @@ def _check(where: str, env, phase: Phase, read: dict[str, Any], events: list[dic
                 continue
             value = action.get(key) if isinstance(action, dict) else None
             flagged = (agent, key) in invalid
+            if isinstance(action, dict) and key in action and env.action_space(agent)[key].contains(value) \
+                    and not own_form(key, value):
+                raise FuzzFailure(f"{where}: the action space's {key} contains {_short(value)}, not a form the env reads")
             if not isinstance(action, dict) or key not in action or not own_form(key, value):
                 if not flagged:
                     raise FuzzFailure(f"{where}: {agent} sent {key}={_short(value)}, used without an invalid_action")

@@ -28,7 +28,8 @@ def test_the_fuzzer_catches_a_silent_coercion(monkeypatch):
 
 
 def test_the_fuzzer_catches_a_raising_step(monkeypatch):
-    monkeypatch.setattr(commons_v0.CommonsEnv, "_text", lambda self, agent, action, key: str(action[key]))
+    # a reader that takes every action for a dict and every value for a str raises on the first that is not
+    monkeypatch.setattr(commons_v0.CommonsEnv, "_text", lambda self, agent, action, key: action[key].strip())
     with pytest.raises(fuzz.FuzzFailure, match="step raised"):
         fuzz.fuzz(fuzz.CONFIGS["default"], STEPS)
 
