@@ -154,6 +154,8 @@ class CommonsEnv(ParallelEnv):
         self.institutions = institutions.build(config.institutions, self)
         self.plan = month_plan(inst.placement for inst in self.institutions)
         self._owner = {phase: inst for inst in self.institutions for phase in inst.placement}
+        self._plays = {Phase.HARVEST: self._harvest, Phase.DISCUSSION: self._speak, Phase.SUMMARY: self._summarize,
+                       Phase.REFLECTION: self._reflect, **dict.fromkeys(self._owner, self._institution_phase)}
         cap = config.capacity
         amount = functools.partial(spaces.Box, shape=(1,), dtype=np.int64)
         self._observation_space = spaces.Dict(
@@ -217,18 +219,8 @@ class CommonsEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         self._invalid = {a: [] for a in self.agents}
         rewards = {a: 0.0 for a in self.agents}
-        phase = self.phase
-        if phase == Phase.HARVEST:
-            rewards.update(self._harvest(actions))
-        elif phase == Phase.DISCUSSION:
-            self._speak(actions.get(self.speaker))
-        elif phase == Phase.SUMMARY:
-            self._summarize(actions.get(self.scribe))
-        elif phase == Phase.REFLECTION:
-            self._reflect(actions)
-        elif phase in self._owner:
-            for agent, reward in self._owner[phase].step(phase, actions).items():
-                rewards[agent] += reward
+        play = self._plays.get(self.phase)  # none once the run is done
+        if play is not None and play(actions, rewards):  # the phase is over
             self._advance()
         done = self.phase == Phase.DONE
         observations, infos = self._observations(), self._infos()
@@ -278,13 +270,15 @@ class CommonsEnv(ParallelEnv):
         return self._owner[phase].runs(phase) if phase in self._owner else True
 
     def _advance(self) -> None:
-        """The current phase is over: begin the next one of the plan that runs this month, or end the month."""
+        """The current phase is over: begin the next one of the plan that runs this month; after the
+        month's last, the month ends (``_end_month``, which starts the next month or ends the run)."""
         following = self.plan[self.plan.index(self.phase) + 1 :]
-        self.phase = next((p for p in following if self._runs(p)), self.phase)
-        if self.phase in following:
-            self._begin(self.phase)
+        upcoming = next((p for p in following if self._runs(p)), None)
+        if upcoming is None:
+            self._end_month()  # in the last phase's name: its events are stamped with it
         else:
-            self._end_month()
+            self.phase = upcoming
+            self._begin(upcoming)
 
     def _begin(self, phase: Phase) -> None:
         if phase == Phase.DISCUSSION:
@@ -303,7 +297,10 @@ class CommonsEnv(ParallelEnv):
         """Who opens and sums up the talk by an institution's rule (the election's leader), if any."""
         return next((c for c in (inst.chair() for inst in self.institutions) if c is not None), None)
 
-    def _harvest(self, actions: dict[str, Any]) -> dict[str, float]:
+    # A step of each phase: it reads the actions it asks for, adds to the step's rewards and says
+    # whether the phase is over (the talk goes on until it ends; every other phase takes one step).
+
+    def _harvest(self, actions: dict[str, Any], rewards: dict[str, float]) -> bool:
         wanted = [self._amount(a, actions.get(a), HARVEST, 0, self.commons.stock) for a in self.agents]
         caught = self.commons.harvest(wanted, self.config.allocation, self.rng)
         self.last_harvest = {a: {"wanted": w, "caught": c} for a, w, c in zip(self.agents, wanted, caught)}
@@ -314,33 +311,43 @@ class CommonsEnv(ParallelEnv):
             self.report_lines = [self.scenario.say("public_report_header")] + [
                 self.scenario.say("public_report_line", name=a, caught=c) for a, c in zip(self.agents, caught)
             ]
-        self._advance()
-        return {a: float(c) for a, c in zip(self.agents, caught)}
+        rewards.update({a: float(c) for a, c in zip(self.agents, caught)})
+        return True
 
-    def _speak(self, action: Any) -> None:
+    def _speak(self, actions: dict[str, Any], rewards: dict[str, float]) -> bool:
         speaker = self.speaker
+        action = actions.get(speaker)
         text = self._text(speaker, action, UTTERANCE)
         end = self._flag(speaker, action, END_CONVERSATION)
         nxt = None if end else self._next_speaker(speaker, action)  # who speaks next matters only if the talk goes on
         self.conversation.append({"speaker": speaker, "text": text})
         self._event("utterance", agent=speaker, text=text, next_speaker=nxt, end=end, turn=len(self.conversation))
         if end or nxt is None or 1 + len(self.conversation) >= self.config.max_conversation_steps:
-            self._advance()
-        else:
-            self.speaker = nxt
+            return True
+        self.speaker = nxt
+        return False
 
-    def _summarize(self, action: Any) -> None:
+    def _summarize(self, actions: dict[str, Any], rewards: dict[str, float]) -> bool:
+        action = actions.get(self.scribe)
         self.summary_text = self._text(self.scribe, action, SUMMARY)
         self.agreed_limit = self._amount(self.scribe, action, AGREED_LIMIT, NO_LIMIT, self.config.capacity, NO_LIMIT)
         self._event("summary", agent=self.scribe, text=self.summary_text, agreed_limit=self.agreed_limit)
-        self._advance()
+        return True
 
-    def _reflect(self, actions: dict[str, Any]) -> None:
+    def _reflect(self, actions: dict[str, Any], rewards: dict[str, float]) -> bool:
         for a in self.agents:
             self._event("reflection", agent=a, text=self._text(a, actions.get(a), REFLECTION))
-        self._advance()
+        return True
+
+    def _institution_phase(self, actions: dict[str, Any], rewards: dict[str, float]) -> bool:
+        """A phase an institution owns (``govsim.institutions``): its step, its rewards."""
+        for agent, reward in self._owner[self.phase].step(self.phase, actions).items():
+            rewards[agent] += reward
+        return True
 
     def _end_month(self) -> None:
+        """The month is over: the run ends (collapse or the last month), or the stock regenerates and
+        the next month starts."""
         collapsed = self.commons.collapsed
         last = self.month >= self.config.months
         if not collapsed and not last:
