@@ -92,12 +92,12 @@ def test_short_episode_on_a_scripted_model(everyone):
     assert insight["kind"] == "thought" and insight["importance"] == 4 and insight["cites"]
 
     john = agents["John"]
-    kinds_of = Counter(m.kind for m in john.memory)
+    kinds_of = Counter(m.kind for m in john.mind.memory)
     # a month: stock and own catch (events); the talk's summary (a chat); planning, memorize,
     # limit and two insights (thoughts). Turns of the talk are not memories (the reference's).
     assert kinds_of == {"event": 4, "chat": 2, "thought": 10}
     limit = env.scenario.say("agreed_limit", limit=10)
-    assert [m.text for m in john.memory if m.always_relevant and m.kind == "thought"] == [limit, limit]
+    assert [m.text for m in john.mind.memory if m.always_relevant and m.kind == "thought"] == [limit, limit]
     # month 2's harvest prompt recalls the agreed limit and the thoughts on the talk
     harvest = [r for r in llm.requests if r.tag_dict["purpose"] == "harvest" and r.tag_dict["agent"] == "John"]
     assert [r.tag_dict["month"] for r in harvest] == [1, 2]
@@ -142,17 +142,37 @@ def test_resume_at_a_month_boundary_gives_the_same_run():
     observations, infos = env.load_state_dict(saved["env"])
     for name, agent in agents.items():
         agent.load_state_dict(saved["agents"][name])
-    assert len(agents["John"].memory) == len(saved["agents"]["John"]["memory"]["memories"]) > 0
+    assert len(agents["John"].mind.memory) == len(saved["agents"]["John"]["memory"]["memories"]) > 0
     resumed, _, _ = asyncio.run(play(env, agents, observations, infos))
     assert month2(llm) == month2(whole_llm) and month2(llm)
     expected = [e for e in whole if e["month"] == 2 and e["type"] != "month_started"]  # loading starts no month
     assert resumed == expected
 
 
-def test_unknown_params_are_refused():
-    env = parallel_env(months=1, agents=seats(2, importnce=5))
-    with pytest.raises(ValueError, match="importnce"):
+def test_params_are_typed_with_the_same_defaults():
+    env = parallel_env(months=1, agents=seats(2, importance=5, insights="2"))
+    agent = make_agents(env, FakeLLM(by_purpose), [])["John"]
+    assert isinstance(agent.params, GenerativeAgent.Params)
+    assert agent.params.model_dump() == {
+        "embedder": "hash", "importance": 5.0, "recall": 10, "recall_talk": 5, "reflect_on": 10, "insights": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    "params, named",
+    [
+        ({"importnce": 5}, "unknown params.importnce"),
+        ({"importance": 11}, "params.importance: Input should be less than or equal to 10"),
+        ({"embedder": "mxbai"}, "params.embedder: Input should be 'auto', 'minilm' or 'hash'"),
+        ({"recall": "ten"}, "params.recall: Input should be a valid integer"),
+    ],
+)
+def test_bad_params_are_one_line_naming_the_key(params, named):
+    env = parallel_env(months=1, agents=seats(2, **params))
+    with pytest.raises(ValueError, match="generative") as refused:
         make_agents(env, FakeLLM(by_purpose), [])
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith(f"agent John: {named}") and "recall_talk" in message
 
 
 def test_resume_refuses_memories_from_another_embedder():
@@ -192,7 +212,7 @@ def test_other_scenarios_and_no_communication(scenario):
     # to reflect on, so, as in the reference, no reflection call; no talk, no thoughts on it
     assert "harvest" in purposes and not purposes & {"reflect", "think_plan", "think_memorize", "importance"}
     assert env.scenario.vocabulary.harvesters in llm.requests[0].messages[0]["content"]
-    assert not any(m.kind == "chat" for m in agents["John"].memory)
+    assert not any(m.kind == "chat" for m in agents["John"].mind.memory)
 
 
 def test_on_a_ring_network_speakers_name_only_neighbours():
@@ -213,7 +233,7 @@ def test_auto_embedder_without_minilm_falls_back_to_hash_and_says_so(monkeypatch
     env = parallel_env(months=1, n_agents=2, agent="generative")
     events = []
     agent = make_agents(env, FakeLLM(by_purpose), events)["John"]
-    assert isinstance(agent.embedder, HashEmbedder)
+    assert isinstance(agent.mind.embedder, HashEmbedder)
     assert [(e["type"], e["purpose"], e["used"]) for e in events][:1] == [("fallback", "embedder", "hash")]
 
 
@@ -240,15 +260,15 @@ def test_after_the_talk_each_agent_thinks_twice_before_reflecting(everyone):
     agents = make_agents(env, llm, events)
     run(env, agents, everyone=everyone)
     for name, agent in agents.items():
-        thoughts = [m for m in agent.memory if m.kind == "thought" and not m.always_relevant and not m.cites]
+        thoughts = [m for m in agent.mind.memory if m.kind == "thought" and not m.always_relevant and not m.cites]
         assert [m.text for m in thoughts] == ["We agreed to take at most 10 tons each", "Kate spoke first"]
         leads = name == "John"  # the first present leads the talk; the others' clock stays at the harvest day
         assert [m.created for m in thoughts] == [JAN.talk if leads else JAN.harvest] * 2
-        (summary,) = [m for m in agent.memory if m.kind == "chat"]
-        (limit,) = [m for m in agent.memory if m.always_relevant and m.kind == "thought"]
+        (summary,) = [m for m in agent.mind.memory if m.kind == "chat"]
+        (limit,) = [m for m in agent.mind.memory if m.always_relevant and m.kind == "thought"]
         assert summary.created == limit.created == JAN.talk and limit.importance == 10
         assert limit.text == env.scenario.say("agreed_limit", limit=10) and limit.expiry == JAN.talk + LIFETIME
-        insights = [m for m in agent.memory if m.cites]
+        insights = [m for m in agent.mind.memory if m.cites]
         assert insights and all(m.created == JAN.home for m in insights)
         # stored in the reference's order: summary, planning, memorize, limit; then the home reflection
         assert [m.id for m in (summary, *thoughts, limit)] == sorted(m.id for m in (summary, *thoughts, limit))
@@ -300,7 +320,7 @@ def test_limits_stand_63_days_so_several_at_once():
     counts = [prompt_of(r).count(limit) for r in requests_of(llm, "John", "harvest")]
     # limits of Jan 30 (to Apr 2), Feb 28 (to May 1), Mar 30: a new one does not replace the old
     assert counts == [0, 1, 2, 3]
-    standing = [m.created for m in agents["John"].memory.live() if m.always_relevant and m.kind == "thought"]
+    standing = [m.created for m in agents["John"].mind.memory.live() if m.always_relevant and m.kind == "thought"]
     assert standing == [FEB.talk, MAR.talk, APR.talk]  # at April's home the January limit is gone
 
 
@@ -314,17 +334,27 @@ def test_recall_focal_points_and_top_k():
             embedded.append(list(texts))
             return await super().embed(texts)
 
-    agent.embedder = Recording()
+    agent.mind.embedder = Recording()
     vectors = asyncio.run(HashEmbedder().embed([f"memory {i} lake" for i in range(8)]))
     for i, vector in enumerate(vectors):
-        agent.memory.add("thought", f"memory {i} lake", 1 + i, vector, 1, created=JAN.harvest)
-    assert len(asyncio.run(agent.recall_for_harvest())) == 3 and embedded[-1] == ["lake"]
+        agent.mind.memory.add("thought", f"memory {i} lake", 1 + i, vector, 1, created=JAN.harvest)
+
+    def recall(focus, report="", turns=()):
+        info = {"month": 1, "phase": "discussion", "date": "2024-01-01", "present": ["John", "Kate"], "acting": True,
+                "conversation": list(turns)}
+        return asyncio.run(agent.context({"report": report, "conversation": ""}, info).recall(focus))
+
+    recalled = recall("harvest")
+    assert len(recalled.memories) == 3 and embedded[-1] == ["lake"]
+    assert recalled.text == agent.prompts.memories(recalled.memories)  # what the prompts show
     turns = [{"speaker": "Kate", "text": f"turn {i}"} for i in range(5)]
-    picked = asyncio.run(agent.recall_for_talk("Mayor: John caught 10 tons.", turns))
+    picked = recall("talk", "Mayor: John caught 10 tons.", turns).memories
     assert embedded[-1] == ["", "turn 1", "turn 2", "turn 3", "turn 4"]  # "" and the last four entries
     assert 2 <= len(picked) <= 10 and picked == sorted(picked, key=lambda m: (m.created, m.id))
-    asyncio.run(agent.recall_for_talk("Mayor: John caught 10 tons.", turns[:1]))
+    recall("talk", "Mayor: John caught 10 tons.", turns[:1])
     assert embedded[-1] == ["", "Mayor: John caught 10 tons.", "turn 0"]  # the report is the first entry
+    with pytest.raises(ValueError, match="focus 'lake'"):
+        recall("lake")
 
 
 def test_same_seed_same_memories_and_prompts():

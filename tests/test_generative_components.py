@@ -7,19 +7,28 @@ import numpy as np
 import pytest
 
 from agents.base import AgentContext
-from agents.generative import converse, harvest
-from agents.generative.asking import Asker
+from agents.generative import GenerativeAgent, converse, harvest, importance, reflect, summarize
 from agents.generative.importance import CONSTRAINT as RATING
-from agents.generative.importance import DEFAULT, Importance, parse_rating
-from agents.generative.memory import KINDS, MemoryStream
-from agents.generative.reflect import SENTENCE, first_sentence, insights_constraint, parse_insights, reflect, think_after_talk
-from agents.generative.summarize import one_sentence, parse_limit, summarize
+from agents.generative.importance import DEFAULT, parse_rating
+from agents.generative.memory import KINDS, MemoryStream, Note
+from agents.generative.mind import Recalled
+from agents.generative.reflect import SENTENCE, first_sentence, insights_constraint, parse_insights
+from agents.generative.summarize import one_sentence, parse_limit
 from agents.generative.templates import FIELDS, Prompts, check
 from govsim import scenarios
 from govsim.config import resolve
 from govsim.llm.base import Constraint
 from govsim.llm.fake import FakeLLM
-from govsim.phases import NO_LIMIT
+from govsim.phases import (
+    AGREED_LIMIT,
+    END_CONVERSATION,
+    HARVEST,
+    NEXT_SPEAKER,
+    NO_LIMIT,
+    REFLECTION,
+    SUMMARY,
+    UTTERANCE,
+)
 
 PRESENT = ["John", "Kate", "Jack"]
 
@@ -30,14 +39,20 @@ class PlainLLM(FakeLLM):
     supports_constraints = False
 
 
-def kit(replies, llm_type=FakeLLM, **overrides):
-    """(asker, prompts, llm, events) for seat John of a 3-agent fishery."""
+def kit(replies, llm_type=FakeLLM, params=None, **overrides):
+    """(agent, llm, events): seat John of a 3-agent fishery, a generative agent on a scripted model."""
     config = resolve("default", overrides={"n_agents": 3, **overrides})
     llm, events = llm_type(replies), []
-    scenario = scenarios.load(config.scenario)
-    seat = config.agents[0]
-    ctx = AgentContext(seat, config, scenario, np.random.default_rng(0), events.append, llm)
-    return Asker(ctx), Prompts(scenario, config, seat.name, seat.persona), llm, events
+    seat = config.agents[0].model_copy(update={"type": "generative", "params": {"embedder": "hash", **(params or {})}})
+    ctx = AgentContext(seat, config, scenarios.load(config.scenario), np.random.default_rng(0), events.append, llm)
+    return GenerativeAgent(ctx), llm, events
+
+
+def context(agent, phase="harvest", month=1, date="2024-01-01", observation=None, **info):
+    """The agent's context in a step of ``phase``: the observation and info keys the components read."""
+    seen = {"stock": np.array([100]), "report": "", "conversation": "", "agreed_limit": np.array([NO_LIMIT])}
+    told = {"month": month, "phase": phase, "date": date, "present": PRESENT, "acting": True, "conversation": [], "summary": ""}
+    return agent.context({**seen, **(observation or {})}, {**told, **info})
 
 
 def of_type(events, kind):
@@ -93,7 +108,10 @@ def test_parse_insights_maps_citations_to_memory_ids():
     for i in range(4):
         stream.add("event", f"m{i}", 5, np.ones(2), month=1)
     cited = stream.memories[1:]  # shown as 1, 2, 3 -> ids 1, 2, 3
-    text = "Here are my insights:\n1. Sharing pays (because of 1, 3)\n2) **Kate is greedy** (because of 2, 9)\n3. Jack is quiet\nChatter."
+    text = (
+        "Here are my insights:\n1. Sharing pays (because of 1, 3)\n2) **Kate is greedy** (because of 2, 9)\n"
+        "3. Jack is quiet\nChatter."
+    )
     insights = parse_insights(text, cited, most=5)
     assert [(i.text, i.evidence) for i in insights] == [("Sharing pays", [1, 3]), ("Kate is greedy", [2]), ("Jack is quiet", [])]
     unnumbered = parse_insights("Sure:\nSharing pays (because of 1)\n- Kate is greedy (because of 2)\nChatter.", cited, 5)
@@ -112,28 +130,32 @@ def test_first_sentence_stops_at_the_first_period():
 # ---------------------------------------------------------------- harvest
 
 
-def decide(asker, prompts, month=1, stock=100):
-    return asyncio.run(
-        harvest.decide(asker, prompts, system="SYS", date="2024-01-01", memories="- m", stock=stock, month=month)
-    )
+def decide(agent, month=1, stock=100):
+    return asyncio.run(harvest.decide(context(agent, month=month, observation={"stock": np.array([stock])})))
 
 
 def test_harvest_reasons_then_reads_the_number_of_a_continuation():
-    asker, prompts, llm, events = kit(["Let me think about the lake...", "9"])
-    assert decide(asker, prompts) == 9 and not of_type(events, "parse_failure")
+    agent, llm, events = kit(["Let me think about the lake...", "9"])
+    assert decide(agent) == {HARVEST: 9} and not of_type(events, "parse_failure")
     first, second = llm.requests
     assert first.constraint is None and first.sampling.stop == harvest.MARKERS
     assert first.messages == ({"role": "user", "content": first.messages[0]["content"]},)
-    assert first.messages[0]["content"].startswith("SYS\n")
+    assert first.messages[0]["content"].startswith(agent.prompts.system(PRESENT) + "\n")
+    assert "(nothing yet)" in first.messages[0]["content"]  # the memories, as recalled and listed
     assert second.messages[-1] == {"role": "assistant", "content": "Let me think about the lake...\nAnswer: "}
     assert second.constraint.regex == "(0|[1-9][0-9]{0,2})" and second.sampling.max_tokens == harvest.AMOUNT_TOKENS
     assert first.tag_dict == {"agent": "John", "purpose": "harvest", "month": 1, "attempt": 1}
     assert second.tag_dict["purpose"] == "harvest_amount"
 
 
+def test_harvest_of_an_empty_commons_asks_nothing():
+    agent, llm, events = kit(["9"])
+    assert decide(agent, stock=0) == {HARVEST: 0} and llm.requests == [] and events == []
+
+
 def test_harvest_failure_is_reported_and_makes_no_request():
-    asker, prompts, llm, events = kit(["no idea"], llm_type=PlainLLM)
-    assert decide(asker, prompts, month=3) is None
+    agent, llm, events = kit(["no idea"], llm_type=PlainLLM)
+    assert decide(agent, month=3) == {}
     assert len(llm.requests) == 1 + 3  # the reasoning, then 1 + config.llm.retries (2) continuations
     (failure,) = of_type(events, "parse_failure")
     assert failure == {
@@ -145,15 +167,15 @@ def test_harvest_failure_is_reported_and_makes_no_request():
 
 
 def test_retries_follow_the_config_and_constraints_need_backend_support():
-    asker, prompts, llm, events = kit(["no idea"], llm_type=PlainLLM, **{"llm.retries": 0})
-    decide(asker, prompts)
+    agent, llm, events = kit(["no idea"], llm_type=PlainLLM, **{"llm.retries": 0})
+    decide(agent)
     assert len(llm.requests) == 2 and of_type(events, "parse_failure")[0]["attempts"] == 1
     assert [r.constraint for r in llm.requests] == [None, None]
 
 
 def test_sampling_comes_from_the_config():
-    asker, prompts, llm, _ = kit(["1"], **{"llm.temperature": 0.2, "llm.top_p": 0.9, "llm.max_tokens": 77})
-    decide(asker, prompts)
+    agent, llm, _ = kit(["1"], **{"llm.temperature": 0.2, "llm.top_p": 0.9, "llm.max_tokens": 77})
+    decide(agent)
     sampling = llm.requests[0].sampling
     assert (sampling.temperature, sampling.top_p, sampling.max_tokens) == (0.2, 0.9, 77)
 
@@ -161,65 +183,64 @@ def test_sampling_comes_from_the_config():
 # ---------------------------------------------------------------- importance
 
 
+def rate(agent, kind, text, month=1, always_relevant=False):
+    return asyncio.run(importance.rate(context(agent, month=month).on(Note(kind, text, always_relevant=always_relevant))))
+
+
 def test_importance_is_a_choice_of_1_to_10_from_the_first_attempt():
-    asker, prompts, llm, events = kit(["Rating: 8", "10"])
-    assert asyncio.run(Importance(asker, prompts).rate("event", "Kate took 50 tons", PRESENT, 1)) == 8
-    assert asyncio.run(Importance(asker, prompts).rate("event", "x", PRESENT, 1)) == 10
+    agent, llm, events = kit(["Rating: 8", "10"])
+    assert rate(agent, "event", "Kate took 50 tons") == 8
+    assert rate(agent, "event", "x") == 10
     request = llm.requests[0]
     assert set(request.constraint.choice) == {str(n) for n in range(1, 11)} and request.sampling.max_tokens <= 12
     assert "Kate took 50 tons" in request.messages[0]["content"] and request.tag_dict["purpose"] == "importance"
-    plain, prompts, llm, _ = kit(["Rating (1 to 10): 3"], PlainLLM)  # no constraints: read from free text
-    assert asyncio.run(Importance(plain, prompts).rate("chat", "x", PRESENT, 1)) == 3
+    plain, llm, _ = kit(["Rating (1 to 10): 3"], PlainLLM)  # no constraints: read from free text
+    assert rate(plain, "chat", "x") == 3
     assert llm.requests[0].constraint is None
 
 
 def test_importance_has_one_prompt_per_kind_of_memory():
-    asker, prompts, llm, _ = kit(["7"])
+    agent, llm, _ = kit(["7"])
     for kind in KINDS:
-        asyncio.run(Importance(asker, prompts).rate(kind, "the memory", PRESENT, 1))
+        rate(agent, kind, "the memory")
     users = [r.messages[0]["content"] for r in llm.requests]
     assert len(set(users)) == 4 and all("the memory" in u and "1 to 10" in u for u in users)
     for kind, user in zip(KINDS, users):
-        assert user.endswith(prompts.render(f"importance_{kind}", name="John", memory="the memory"))
+        assert user.endswith(agent.prompts.render(f"importance_{kind}", name="John", memory="the memory"))
     assert "Conversation:" in users[KINDS.index("chat")] and "Thought:" in users[KINDS.index("thought")]
     assert all(r.messages[-1] == {"role": "assistant", "content": "Rating (1 to 10): "} for r in llm.requests)
 
 
 def test_importance_fallback_is_default_and_reported():
-    asker, prompts, llm, events = kit(["very important!"], PlainLLM)
-    assert asyncio.run(Importance(asker, prompts).rate("event", "x", PRESENT, 2)) == DEFAULT
+    agent, llm, events = kit(["very important!"], PlainLLM)
+    assert rate(agent, "event", "x", month=2) == DEFAULT
     assert len(of_type(events, "parse_failure")) == 1
     assert of_type(events, "fallback")[0] | {"reason": ""} == {
         "type": "fallback", "agent": "John", "purpose": "importance", "month": 2, "used": DEFAULT, "reason": ""
     }
 
 
-def test_fixed_importance_asks_nothing():
-    asker, prompts, llm, _ = kit(["Rating: 9"])
-    assert asyncio.run(Importance(asker, prompts, fixed=4).rate("thought", "x", PRESENT, 1)) == 4
+def test_fixed_importance_and_always_relevant_memories_ask_nothing():
+    agent, llm, _ = kit(["Rating: 9"], params={"importance": 4})
+    assert rate(agent, "thought", "x") == 4 and rate(agent, "event", "the stock", always_relevant=True) == 10
+    asked, llm, _ = kit(["Rating: 9"])
+    assert rate(asked, "event", "the stock", always_relevant=True) == 10
     assert llm.requests == []
-    with pytest.raises(ValueError):
-        Importance(asker, prompts, fixed=11)
 
 
 # ---------------------------------------------------------------- converse
 
 
-def speak(asker, prompts, present=PRESENT, names=None):
+def speak(agent, present=PRESENT, names=None):
     names = list(present) if names is None else names
-    return asyncio.run(
-        converse.speak(
-            asker, prompts, system="SYS", date="2024-01-30", present=present, names=names,
-            memories="- m", conversation="-Mayor: report", month=1,
-        )
-    )
+    ctx = context(agent, "discussion", date="2024-01-30", observation={"report": "Mayor: report"}, present=present, names=names)
+    return asyncio.run(converse.decide(ctx))
 
 
 def test_converse_writes_the_utterance_then_continues_with_the_choices():
     replies = iter([' "Ten each?" ', "no", "Jack"])
-    asker, prompts, llm, events = kit(lambda request: next(replies))
-    turn = speak(asker, prompts)
-    assert (turn.utterance, turn.end, turn.next_speaker) == ("Ten each?", False, "Jack") and not events
+    agent, llm, events = kit(lambda request: next(replies))
+    assert speak(agent) == {UTTERANCE: "Ten each?", END_CONVERSATION: 0, NEXT_SPEAKER: "Jack"} and not events
     said, end, nxt = llm.requests
     assert said.messages[-1] == {"role": "assistant", "content": "Response: "}
     assert said.sampling.stop == ("Conversation conclusion by me:",)
@@ -232,88 +253,134 @@ def test_converse_writes_the_utterance_then_continues_with_the_choices():
 
 def test_converse_that_ends_the_talk_names_nobody():
     replies = iter(["Bye.", "yes"])
-    asker, prompts, llm, events = kit(lambda request: next(replies))
-    turn = speak(asker, prompts)
-    assert (turn.end, turn.next_speaker) == (True, None) and len(llm.requests) == 2 and not events
+    agent, llm, events = kit(lambda request: next(replies))
+    assert speak(agent) == {UTTERANCE: "Bye.", END_CONVERSATION: 1} and len(llm.requests) == 2 and not events
 
 
 def test_converse_offers_only_the_given_names_and_none_when_isolated():
     replies = iter(["Hi.", "no", "Jack"])
-    asker, prompts, llm, events = kit(lambda request: next(replies))
-    assert speak(asker, prompts, names=["Jack"]).next_speaker == "Jack"
+    agent, llm, events = kit(lambda request: next(replies))
+    assert speak(agent, names=["Jack"])[NEXT_SPEAKER] == "Jack"
     assert llm.requests[-1].constraint.choice == ("Jack",)
     replies = iter(["Hi.", "no"])
-    asker, prompts, llm, events = kit(lambda request: next(replies))
-    turn = speak(asker, prompts, names=[])
-    assert (turn.utterance, turn.end, turn.next_speaker) == ("Hi.", True, None) and len(llm.requests) == 2
+    agent, llm, events = kit(lambda request: next(replies))
+    assert speak(agent, names=[]) == {UTTERANCE: "Hi.", END_CONVERSATION: 1} and len(llm.requests) == 2
 
 
 def test_converse_fallbacks_are_the_references_defaults_and_reported():
     # a backend without constraints that keeps answering nonsense to the choices
     replies = iter(["Ten each?"] + ["hmm"] * 3)
-    asker, prompts, llm, events = kit(lambda request: next(replies), llm_type=PlainLLM)
-    turn = speak(asker, prompts)
-    assert (turn.utterance, turn.end, turn.next_speaker) == ("Ten each?", True, None)
+    agent, llm, events = kit(lambda request: next(replies), llm_type=PlainLLM)
+    assert speak(agent) == {UTTERANCE: "Ten each?", END_CONVERSATION: 1}
     assert [e["purpose"] for e in of_type(events, "parse_failure")] == ["converse_end"]
     assert [(e["purpose"], e["used"]) for e in of_type(events, "fallback")] == [("converse_end", True)]
     replies = iter(["Ten each?", "no", "hmm", "hmm", "hmm"])
-    asker, prompts, llm, events = kit(lambda request: next(replies), llm_type=PlainLLM)
-    assert speak(asker, prompts).next_speaker == "John"  # the first name offered
+    agent, llm, events = kit(lambda request: next(replies), llm_type=PlainLLM)
+    assert speak(agent)[NEXT_SPEAKER] == "John"  # the first name offered
     assert [(e["purpose"], e["used"]) for e in of_type(events, "fallback")] == [("converse_next", "John")]
 
 
 # ---------------------------------------------------------------- summarize and reflect
 
 
+def minutes(agent, conversation):
+    return asyncio.run(summarize.decide(context(agent, "summary", observation={"conversation": conversation})))
+
+
 def test_summarize_asks_twice_without_a_persona_and_falls_back_to_no_limit():
     replies = iter(["All agreed on 10 tons", "They said ten.", "10"])
-    asker, prompts, llm, events = kit(lambda request: next(replies))
-    minutes = asyncio.run(summarize(asker, prompts, "-John: \"10?\"", 1))
-    assert (minutes.summary, minutes.limit) == ("All agreed on 10 tons.", 10) and not events
+    agent, llm, events = kit(lambda request: next(replies))
+    assert minutes(agent, 'John: "10?"') == {SUMMARY: "All agreed on 10 tons.", AGREED_LIMIT: 10} and not events
     summary, reasoning, limit = llm.requests
     assert summary.messages[0]["content"].startswith("Conversation:\n-John:") and summary.sampling.stop == (".",)
     assert "fisherman" not in reasoning.messages[0]["content"] and reasoning.sampling.stop == ("Answer:",)
     assert limit.messages[-1]["content"] == "They said ten.\nAnswer: " and limit.constraint.regex.endswith("|N/A")
     replies = iter(["They talked", "No number.", "hmm", "hmm", "hmm"])
-    asker, prompts, llm, events = kit(lambda request: next(replies), llm_type=PlainLLM)
-    minutes = asyncio.run(summarize(asker, prompts, "-John: \"hi\"", 1))
-    assert (minutes.summary, minutes.limit) == ("They talked.", NO_LIMIT)
+    agent, llm, events = kit(lambda request: next(replies), llm_type=PlainLLM)
+    assert minutes(agent, 'John: "hi"') == {SUMMARY: "They talked.", AGREED_LIMIT: NO_LIMIT}
     assert [(e["purpose"], e["used"]) for e in of_type(events, "fallback")] == [("summarize_limit", NO_LIMIT)]
+
+
+CATCHES = ("I caught 10 tons.", "Kate caught 40 tons.", "Jack caught 5 tons.")
+LISTED = "1. Kate is greedy (because of 2)\n2. I am fair (because of 1)\n3. Jack is careful (because of 3)\n4. Too many"
 
 
 def test_reflect_returns_as_many_insights_as_listed_or_reports_none():
     stream = MemoryStream()
-    for text in ("I caught 10 tons.", "Kate caught 40 tons.", "Jack caught 5 tons."):
+    for text in CATCHES:
         stream.add("event", text, 5, np.ones(2), month=1)
-    listed = "1. Kate is greedy (because of 2)\n2. I am fair (because of 1)\n3. Jack is careful (because of 3)\n4. Too many"
-    asker, prompts, llm, events = kit([listed])
-    insights = asyncio.run(reflect(asker, prompts, "SYS", stream.memories, 1))
-    assert [(i.text, i.evidence) for i in insights] == [("Kate is greedy", [1]), ("I am fair", [0]), ("Jack is careful", [2])]
+
+    def insights(agent, memories):
+        return asyncio.run(reflect.insights(context(agent, "reflection"), Recalled.of(agent.prompts, memories)))
+
+    agent, llm, events = kit([LISTED])
+    found = insights(agent, stream.memories)
+    assert [(i.text, i.evidence) for i in found] == [("Kate is greedy", [1]), ("I am fair", [0]), ("Jack is careful", [2])]
     prompt = llm.requests[0].messages[-1]["content"]
     assert "1. 2024-01-01: I caught 10 tons." in prompt and "numbered list" in prompt  # at most one per memory shown
-    assert len(asyncio.run(reflect(asker, prompts, "SYS", stream.memories, 1, cap=2))) == 2
-    assert asyncio.run(reflect(asker, prompts, "SYS", [], 1)) == [] and len(llm.requests) == 2  # nothing recalled: no call
-    asker, prompts, llm, events = kit(["Nothing to say."])
-    assert asyncio.run(reflect(asker, prompts, "SYS", stream.memories, 1)) == []
+    capped, llm, _ = kit([LISTED], params={"insights": 2})
+    assert len(insights(capped, stream.memories)) == 2
+    assert insights(capped, []) == [] and len(llm.requests) == 1  # nothing recalled: no call
+    agent, llm, events = kit(["Nothing to say."])
+    assert insights(agent, stream.memories) == []
     assert "because of" in llm.requests[1].constraint.regex
     assert [e["purpose"] for e in of_type(events, "fallback")] == ["reflect"]
+
+
+def test_reflection_recalls_stores_its_insights_and_states_them():
+    agent, llm, events = kit(lambda request: LISTED if request.tag_dict["purpose"] == "reflect" else "Rating: 6")
+    for vector, text in zip(asyncio.run(agent.mind.embedder.embed(CATCHES)), CATCHES):
+        agent.mind.memory.add("event", text, 5, vector, month=1)
+    action = asyncio.run(reflect.decide(context(agent, "reflection")))
+    assert action == {REFLECTION: "Kate is greedy\nI am fair\nJack is careful"}
+    stored = agent.mind.memory.memories[3:]
+    assert [(m.kind, m.text, m.cites, m.importance) for m in stored] == [
+        ("thought", "Kate is greedy", (1,), 6), ("thought", "I am fair", (0,), 6), ("thought", "Jack is careful", (2,), 6),
+    ]
+    assert [e["source"] for e in of_type(events, "insight")] == ["reflection"] * 3
 
 
 def test_thoughts_after_the_talk_are_one_sentence_each_or_reported():
     def script(request):
         return "We agreed on 10 tons. I will watch Kate." if request.tag_dict["purpose"] == "think_plan" else "Kate was loud."
 
-    asker, prompts, llm, events = kit(script)
-    talk = "Mayor: John caught 10 tons.\nJohn: \"Let us take 10.\""
-    thoughts = asyncio.run(think_after_talk(asker, prompts, "SYS", talk, 1))
-    assert thoughts == [("think_plan", "We agreed on 10 tons"), ("think_memorize", "Kate was loud")]
+    report, said = "Mayor: John caught 10 tons.", 'John: "Let us take 10."'
+
+    def after_talk(agent, month=1, **observation):
+        ctx = context(agent, "reflection", month, observation={"report": report, "conversation": said, **observation})
+        return [(n.kind, n.source, n.text) for n in asyncio.run(reflect.after_talk(ctx))]
+
+    agent, llm, events = kit(script)
+    assert after_talk(agent) == [("thought", "plan", "We agreed on 10 tons"), ("thought", "memorize", "Kate was loud")]
     assert [r.tag_dict["purpose"] for r in llm.requests] == ["think_plan", "think_memorize"]
-    assert all(talk in r.messages[-1]["content"] and r.constraint is None for r in llm.requests)
+    assert all(f"{report}\n{said}" in r.messages[-1]["content"] and r.constraint is None for r in llm.requests)
     assert all(r.sampling.stop == (".",) for r in llm.requests)  # the reference stops at the first period
-    asker, prompts, llm, events = kit(lambda r: "." if r.tag_dict["purpose"] == "think_plan" else "Fine.")
-    assert asyncio.run(think_after_talk(asker, prompts, "SYS", talk, 2)) == [("think_memorize", "Fine")]
+    limit = agent.prompts.scenario.say("agreed_limit", limit=10)
+    assert after_talk(agent, agreed_limit=np.array([10]))[-1] == ("thought", "limit", limit)
+    agent, llm, events = kit(lambda r: "." if r.tag_dict["purpose"] == "think_plan" else "Fine.")
+    assert after_talk(agent, month=2) == [("thought", "memorize", "Fine")]
     assert [r.constraint for r in llm.requests if r.tag_dict["attempt"] > 1] == [SENTENCE, SENTENCE]
     assert [(e["purpose"], e["month"]) for e in of_type(events, "fallback")] == [("think_plan", 2)]
+
+
+# ---------------------------------------------------------------- perceive
+
+
+def test_perception_waits_for_the_harvest_the_month_plan_puts_after_an_election():
+    agent, _, _ = kit(["1"], institutions=["election", "sanctions"])
+    assert agent.perception.before_harvest == {"agenda", "vote"}  # as the env's month plan has it
+    last_month = {"stock": np.array([90]), "wanted": np.array([7]), "caught": np.array([7])}
+
+    def seen(phase, **observation):
+        return [n.text for n in asyncio.run(agent.perception(context(agent, phase, month=2, observation=observation)))]
+
+    assert seen("agenda", **last_month) == seen("vote", **last_month) == []  # last month's catch is not this month's
+    stock, catch = seen("harvest", **last_month), seen("sanction", **{**last_month, "caught": np.array([5])})
+    say = agent.prompts.scenario.say
+    assert stock == [say("stock_before_harvest", stock=90)]
+    assert catch == [say("harvest_report", name="John", wanted=7, caught=5)] and seen("sanction") == []
+    plain, _, _ = kit(["1"])
+    assert plain.perception.before_harvest == set()
 
 
 # ---------------------------------------------------------------- templates

@@ -73,7 +73,8 @@ def test_stream_rejects_bad_memories_and_round_trips_through_json():
     copy.load_state_dict(json.loads(json.dumps(stream.state_dict())))
     assert copy.now == stream.now and len(copy) == 3
     for a, b in zip(copy, stream):
-        assert (a.created, a.expiry, a.kind, a.cites, a.always_relevant) == (b.created, b.expiry, b.kind, b.cites, b.always_relevant)
+        fields = ("created", "expiry", "kind", "cites", "always_relevant")
+        assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
     assert np.array_equal(copy.memories[2].embedding, odd)  # exact, so a resumed run recalls the same
 
 

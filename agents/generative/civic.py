@@ -13,22 +13,28 @@ anything of that month is seen.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from agents.generative.memory import Month, Note
+from agents.generative.memory import Note
+
+if TYPE_CHECKING:
+    from agents.generative.context import Context
 
 
 class Civic:
+    """An observer component like ``perceive.Perception``: ``await civic(ctx)`` gives the news not stored yet."""
+
     def __init__(self) -> None:
         self.month = 0
         self.announced = False
         self.fines_told = False
 
-    def observe(self, info: dict[str, Any]) -> list[Note]:
+    async def __call__(self, ctx: Context) -> list[Note]:
         """The institutions' news of this month not stored yet."""
+        info = ctx.moment.info
         if info["month"] != self.month:
             self.month, self.announced, self.fines_told = info["month"], False, False
-        times, notes = Month.of(info["date"]), []
+        times, notes = ctx.moment.times, []
 
         def event(lines: list[str], created) -> None:
             notes.append(Note("event", " ".join(lines), always_relevant=True, created=created, expiry=times.end,

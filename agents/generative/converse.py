@@ -1,7 +1,8 @@
 """One turn at the town meeting, asked the way the reference asks it.
 
-One user turn (``converse``: the system text, the place and date, the key memories,
-who is in the group chat, the conversation so far as dash lines with what others said
+The speaker recalls what comes to mind (focus ``talk``, see ``mind``), then one user
+turn (``converse``: the system text, the place and date, the key memories, who is in
+the group chat, the conversation so far as dash lines with what others said
 quoted, the task and the output format), then an open assistant turn that starts with
 "Response: ". The model writes its utterance until "Conversation conclusion by me:";
 the reply is continued with that line and a choice of yes/no; if the talk goes on, it
@@ -18,25 +19,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from agents.generative.asking import Asker, chat, prefilled
-from agents.generative.templates import Prompts
+from agents.generative.asking import chat, prefilled
 from govsim.llm.base import Constraint
+from govsim.phases import END_CONVERSATION, NEXT_SPEAKER, UTTERANCE
+
+if TYPE_CHECKING:
+    from agents.generative.context import Context
 
 RESPONSE = "Response: "
 CONCLUSION = "Conversation conclusion by me: "
-NEXT_SPEAKER = "Next speaker: "
+NEXT_SPEAKER_PREFIX = "Next speaker: "
 YES_NO = ("yes", "no")
 MAX_CHOICE_TOKENS = 8  # a yes/no or a name
 MAX_UTTERANCE_CHARS = 1000
-
-
-@dataclass
-class Turn:
-    utterance: str
-    end: bool
-    next_speaker: str | None  # None when the talk ends or there is nobody to name
 
 
 def name_in(text: str, names: Sequence[str]) -> str | None:
@@ -58,16 +55,16 @@ def clean_utterance(text: str) -> str:
     return said[:MAX_UTTERANCE_CHARS]
 
 
-async def speak(
-    asker: Asker, prompts: Prompts, *, system: str, date: str, present: Sequence[str], names: Sequence[str],
-    memories: str, conversation: str, month: int,
-) -> Turn:
-    """The agent's turn; an unreadable choice takes the reference's default, reported."""
+async def decide(ctx: Context) -> dict[str, str | int]:
+    """The speaker's turn; an unreadable choice takes the reference's default, reported."""
+    recalled = await ctx.recall("talk")
+    asker, month, present = ctx.asker, ctx.month, ctx.moment.present
+    names = ctx.moment.info.get("names", [p for p in present if p != ctx.name])  # whom it may name next
     messages = chat(
-        system,
-        prompts.render(
-            "converse", name=prompts.name, date=date, present=listing(present), memories=memories,
-            conversation=conversation,
+        ctx.system,
+        ctx.prompts.render(
+            "converse", name=ctx.name, date=ctx.moment.date, present=listing(present), memories=recalled.text,
+            conversation=ctx.prompts.conversation(ctx.moment.talk),
         ),
     )
     said = await asker.ask(
@@ -79,19 +76,17 @@ async def speak(
         "converse_end", prefilled(messages, so_far), parse_yes_no, month=month,
         constraint=Constraint(choice=YES_NO), constrain_first=True, max_tokens=MAX_CHOICE_TOKENS,
     )
-    end = over.value
-    if end is None:
-        end = True
+    if over.value is None:
         asker.fallback("converse_end", True, "no yes/no after the conclusion line; the talk ends", month)
-    if end or not names:
-        return Turn(utterance, True, None)
+    if over.value is not False or not names:
+        return {UTTERANCE: utterance, END_CONVERSATION: 1}
     chosen = await asker.ask(
-        "converse_next", prefilled(messages, f"{so_far}no\n{NEXT_SPEAKER}"), lambda text: name_in(text, names),
+        "converse_next", prefilled(messages, f"{so_far}no\n{NEXT_SPEAKER_PREFIX}"), lambda text: name_in(text, names),
         month=month, constraint=Constraint(choice=tuple(names)), constrain_first=True, max_tokens=MAX_CHOICE_TOKENS,
     )
     if chosen.value is None:
         asker.fallback("converse_next", names[0], "no name offered in the reply; the first one speaks", month)
-    return Turn(utterance, False, chosen.value or names[0])
+    return {UTTERANCE: utterance, END_CONVERSATION: 0, NEXT_SPEAKER: chosen.value or names[0]}
 
 
 def listing(names: Sequence[str]) -> str:

@@ -1,6 +1,8 @@
 """How much to harvest this month, asked the way the reference asks it.
 
-One user turn (``harvest``: the system text, the place and date, the key memories as
+With nothing left to take the agent asks for 0 and asks no model (the reference's way).
+Otherwise it recalls what comes to mind (focus ``harvest``, see ``mind``) and asks in
+one user turn (``harvest``: the system text, the place and date, the key memories as
 dated lines, then the task: an amount from 0 to the current stock, think step by step,
 the final answer after "Answer:" with the example "Answer: N <unit>." that holds no
 number). The model reasons until one of the reference's answer markers (``MARKERS``);
@@ -21,10 +23,14 @@ with used ``"no request"`` (the reference's silent 0).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from agents.generative.asking import Asker, chat, prefilled
-from agents.generative.templates import Prompts
+from agents.generative.asking import chat, prefilled
 from govsim.llm.base import Constraint
+from govsim.phases import HARVEST
+
+if TYPE_CHECKING:
+    from agents.generative.context import Context
 
 MARKERS = ("Answer:", "So, the answer is:", "**Answer**:")  # the reference's stops for the reasoning
 ANSWER_PREFIX = "Answer: "
@@ -56,9 +62,16 @@ def answer_constraint(capacity: int, unit: str) -> Constraint:
     return Constraint(regex=rf"Answer: {digits_constraint(capacity).regex} {re.escape(unit)}\.")
 
 
-async def decide(asker: Asker, prompts: Prompts, *, system: str, date: str, memories: str, stock: int, month: int) -> int | None:
-    """The amount to ask for, or None after a reported fallback (then send no request)."""
-    messages = chat(system, prompts.render("harvest", name=prompts.name, date=date, memories=memories, stock=stock))
+async def decide(ctx: Context) -> dict[str, int]:
+    """The harvest's action: the amount to ask for, or none after a reported fallback."""
+    stock = int(ctx.moment.observation["stock"][0])
+    if stock == 0:
+        return {HARVEST: 0}  # nothing to take: the reference asks no model either
+    recalled = await ctx.recall("harvest")
+    asker, prompts, month = ctx.asker, ctx.prompts, ctx.month
+    messages = chat(
+        ctx.system, prompts.render("harvest", name=ctx.name, date=ctx.moment.date, memories=recalled.text, stock=stock)
+    )
     reasoning = await asker.ask("harvest", messages, lambda text: text, month=month, stop=MARKERS)
     if reasoning.finish == "length":
         asker.fallback(
@@ -72,4 +85,5 @@ async def decide(asker: Asker, prompts: Prompts, *, system: str, date: str, memo
     )
     if answer.value is None:
         asker.fallback("harvest_amount", NO_REQUEST, "no number after 'Answer: '; the env applies its default", month)
-    return answer.value
+        return {}
+    return {HARVEST: answer.value}

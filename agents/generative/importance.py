@@ -7,22 +7,26 @@ answer's opening ``importance_answer`` ("Rating (1 to 10): ") as an open assista
 The answer is a choice among "1".."10", enforced from the first attempt where the backend
 takes constraints (the reference selects among the ten options); a reply without
 constraints is read as 'Rating: N' or a bare number. Memories flagged always relevant get
-10 without asking (the agent does that, see ``agent.remember``).
+10 without asking.
 
 Fallback when no attempt parses: ``DEFAULT`` (5, the reference's default), reported as a
 ``fallback`` event; the reference takes it silently. A seat may fix the rating instead
 (``params.importance: N``), which saves one model call per memory.
+
+A component (``context``): ``rate(ctx)`` rates ``ctx.note`` (``ctx.on(note)``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from agents.generative.asking import Asker, chat, prefilled
-from agents.generative.memory import Kind
-from agents.generative.templates import Prompts
+from agents.generative.asking import chat, prefilled
+from agents.generative.memory import ALWAYS_IMPORTANCE
 from govsim.llm.base import Constraint
+
+if TYPE_CHECKING:
+    from agents.generative.context import Context
 
 DEFAULT = 5
 PATTERN = re.compile(r"rating(?:\s*\([^)\n]*\))?\s*[:=]?\s*\**\s*(\d+)", re.IGNORECASE)
@@ -44,28 +48,24 @@ def parse_rating(text: str) -> int | None:
     return value if 1 <= value <= 10 else None
 
 
-class Importance:
-    def __init__(self, asker: Asker, prompts: Prompts, fixed: float | None = None) -> None:
-        if fixed is not None and not 1 <= fixed <= 10:
-            raise ValueError(f"params.importance must be within 1-10, got {fixed}")
-        self.asker = asker
-        self.prompts = prompts
-        self.fixed = fixed
-
-    async def rate(self, kind: Kind, text: str, present: Sequence[str], month: int) -> float:
-        if self.fixed is not None:
-            return float(self.fixed)
-        user = self.prompts.render(f"importance_{kind}", name=self.prompts.name, memory=text)
-        reply = await self.asker.ask(
-            "importance",
-            prefilled(chat(self.prompts.system(present), user), self.prompts.render("importance_answer")),
-            parse_rating,
-            month=month,
-            constraint=CONSTRAINT,
-            constrain_first=True,
-            max_tokens=MAX_TOKENS,
-        )
-        if reply.value is None:
-            self.asker.fallback("importance", DEFAULT, "no rating 1-10 in the reply", month)
-            return float(DEFAULT)
-        return float(reply.value)
+async def rate(ctx: Context) -> float:
+    """The importance of ``ctx.note``: 10 when always relevant, the seat's fixed rating, or the model's."""
+    note = ctx.note
+    if note.always_relevant:
+        return ALWAYS_IMPORTANCE
+    if ctx.params.importance is not None:
+        return float(ctx.params.importance)
+    user = ctx.prompts.render(f"importance_{note.kind}", name=ctx.name, memory=note.text)
+    reply = await ctx.asker.ask(
+        "importance",
+        prefilled(chat(ctx.system, user), ctx.prompts.render("importance_answer")),
+        parse_rating,
+        month=ctx.month,
+        constraint=CONSTRAINT,
+        constrain_first=True,
+        max_tokens=MAX_TOKENS,
+    )
+    if reply.value is None:
+        ctx.asker.fallback("importance", DEFAULT, "no rating 1-10 in the reply", ctx.month)
+        return float(DEFAULT)
+    return float(reply.value)

@@ -7,7 +7,9 @@ and, with universalization, the hint (both dated the harvest day), and after the
 the agent's own catch (dated just before the talk). The mayor's report and the turns of
 the talk are not stored as memories: they are in the conversation the agent is shown,
 and after the talk its summary and the agent's thoughts on it are stored instead (see
-``agent.after_talk``).
+``reflect.after_talk``; ``talk_over`` says when). The phases an institution puts before
+the harvest (an election's agenda and vote) see nothing new: their observation still
+shows last month's catch.
 
 The runner may call an agent only in steps where it acts, so every call catches up on
 what the observation shows of the current month and was not stored yet.
@@ -16,13 +18,15 @@ what the observation shows of the current month and was not stored yet.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from agents.generative.memory import Month, Note
+from agents.generative.memory import Note
 from agents.generative.templates import Prompts
-from govsim.phases import Phase
+from govsim import institutions
+from govsim.phases import Phase, month_plan
 
-BEFORE_HARVEST = (Phase.AGENDA.label, Phase.VOTE.label)  # the phases an election puts before the harvest
+if TYPE_CHECKING:
+    from agents.generative.context import Context, Moment
 
 
 @dataclass
@@ -36,24 +40,32 @@ class Seen:
 
 
 class Perception:
+    """The observer component: ``await perception(ctx)`` gives the notes new in this step."""
+
     def __init__(self, prompts: Prompts) -> None:
         self.prompts = prompts
         self.seen = Seen()
+        # the phases the config's institutions put before the harvest (an election's): the
+        # observation then still shows last month's catch, as the env's month plan says
+        plan = month_plan(institutions.REGISTRY[name].placement for name in prompts.config.institutions)
+        self.before_harvest = {phase.label for phase in plan[: plan.index(Phase.HARVEST)]}
 
-    def observe(self, observation: dict[str, Any], info: dict[str, Any]) -> list[Note]:
+    async def __call__(self, ctx: Context) -> list[Note]:
         """The observations new since the last call, as always-relevant events."""
-        if info["month"] != self.seen.month:
-            self.seen = Seen(month=info["month"])
-        seen, times = self.seen, Month.of(info["date"])
+        moment = ctx.moment
+        observation, info = moment.observation, moment.info
+        if moment.month != self.seen.month:
+            self.seen = Seen(month=moment.month)
+        seen, times = self.seen, moment.times
         say = self.prompts.scenario.say
         notes: list[Note] = []
 
         def event(text: str, created) -> None:
             notes.append(Note("event", text, always_relevant=True, created=created, expiry=times.end, source="observation"))
 
-        if info["phase"] in BEFORE_HARVEST:
-            return notes  # an election's steps: the observation still shows last month's catch
-        if info["phase"] == Phase.HARVEST.label:
+        if moment.phase in self.before_harvest:
+            return notes
+        if moment.phase == Phase.HARVEST.label:
             if not seen.stock:
                 seen.stock = True
                 event(say("stock_before_harvest", stock=int(observation["stock"][0])), times.harvest)
@@ -69,11 +81,11 @@ class Perception:
             event(" ".join(lines), times.catch_report)
         return notes
 
-    def talk_over(self, observation: dict[str, Any], info: dict[str, Any]) -> bool:
+    def talk_over(self, moment: Moment) -> bool:
         """True once a month, at its REFLECTION step, if the month had a meeting."""
-        if info["phase"] != Phase.REFLECTION.label or self.seen.talk:
+        if moment.phase != Phase.REFLECTION.label or self.seen.talk:
             return False
-        if not (str(observation["report"]) or info["conversation"]):
+        if not (str(moment.observation["report"]) or moment.info["conversation"]):
             return False
         self.seen.talk = True
         return True

@@ -17,23 +17,19 @@ no agreed limit (the reference's default), reported as a ``fallback``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.harvest import ANSWER_PREFIX, digits_constraint
-from agents.generative.templates import Prompts
 from govsim.llm.base import Constraint
-from govsim.phases import NO_LIMIT
+from govsim.phases import AGREED_LIMIT, NO_LIMIT, SUMMARY
+
+if TYPE_CHECKING:
+    from agents.generative.context import Context
 
 NO_AGREEMENT = "N/A"
 LIMIT_ANSWER = re.compile(r"\s*(?:(\d+)|n/?a\b)", re.I)
 MAX_LIMIT_TOKENS = 4
-
-
-@dataclass
-class Minutes:
-    summary: str
-    limit: int  # NO_LIMIT when none was agreed
 
 
 def parse_limit(text: str) -> int | None:
@@ -64,7 +60,10 @@ async def ask_limit(asker: Asker, purpose: str, opened: list, capacity: int, mon
     return limit.value
 
 
-async def summarize(asker: Asker, prompts: Prompts, conversation: str, month: int) -> Minutes:
+async def decide(ctx: Context) -> dict[str, str | int]:
+    """The scribe's minutes: the one-sentence summary and the agreed limit."""
+    asker, prompts, month = ctx.asker, ctx.prompts, ctx.month
+    conversation = prompts.conversation(ctx.moment.talk)
     summary = await asker.ask(
         "summarize", chat("", prompts.render("summarize", conversation=conversation)), lambda t: t,
         month=month, stop=(".",),
@@ -77,4 +76,4 @@ async def summarize(asker: Asker, prompts: Prompts, conversation: str, month: in
     )
     # the stop string is not part of the reply: the period that ended it is put back
     said = summary.text.strip() + ("." if summary.finish == "stop" else "")
-    return Minutes(one_sentence(said), limit)
+    return {SUMMARY: one_sentence(said), AGREED_LIMIT: limit}
