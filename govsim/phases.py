@@ -66,3 +66,24 @@ REFLECTION = "reflection"
 
 NO_LIMIT = -1
 """The value of an agreed limit when the discussion agreed on none ("N/A")."""
+
+
+class Purpose:
+    """The ``purpose`` tag of each kind of LLM call the generative agent makes, as run logs
+    record it: the agent asks with these, the dashboard's decision traces and Re-ReST's
+    reading of harvest decisions find the calls by them. Plain strings, as logged."""
+
+    HARVEST = "harvest"  # the harvest's reasoning, up to 'Answer:'
+    HARVEST_AMOUNT = "harvest_amount"  # the amount, continuing after 'Answer: '
+    CONVERSE = "converse"  # what the speaker says
+    CONVERSE_END = "converse_end"  # whether the talk ends
+    CONVERSE_NEXT = "converse_next"  # who speaks next
+    SUMMARIZE = "summarize"  # the scribe's summary
+    SUMMARIZE_LIMIT = "summarize_limit"  # the agreed limit it names
+    REFLECT = "reflect"  # the month's insights
+    THINK_PLAN = "think_plan"  # a plan after the talk
+    THINK_MEMORIZE = "think_memorize"  # what to remember of the talk
+    IMPORTANCE = "importance"  # a memory's importance rating
+    AGENDA = "agenda"  # election: a candidate's agenda
+    VOTE = "vote"  # election: the vote
+    SANCTION = "sanction"  # sanctions: whether to fine one agent

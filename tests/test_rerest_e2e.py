@@ -20,8 +20,8 @@ from govsim.llm.base import LLMError
 from govsim.llm.embedded import resolve_model
 from govsim.rerest.decisions import is_first_harvest_call
 from govsim.rerest.reply import Reader, token_counter
+from govsim.rerest.results import COLUMNS
 from govsim.rerest.stages import read_jsonl
-from govsim.rerest.summary import COLUMNS
 from govsim.runlog import read_run
 
 TINY = Path(__file__).parent.parent / "experiments" / "rerest_tiny.yaml"

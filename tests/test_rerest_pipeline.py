@@ -16,15 +16,16 @@ from govsim.config import ConfigError, LLMConfig
 from govsim.llm import LLMPool
 from govsim.llm.base import Completion
 from govsim.llm.fake import FakeLLM
+from govsim.phases import Purpose
 from govsim.rerest import config as rerest_config
 from govsim.rerest import datasets, fixed, pipeline
 from govsim.rerest.config import ReflectionSpec, SamplingSpec
 from govsim.rerest.decisions import from_run
 from govsim.rerest.reflect import passing, reflect
 from govsim.rerest.reply import Reader
+from govsim.rerest.results import COLUMNS, LOSS_COLUMNS
 from govsim.rerest.sample import draw_samples, scored_row
 from govsim.rerest.stages import STAGES_FILE, Stages, read_jsonl
-from govsim.rerest.summary import COLUMNS, LOSS_COLUMNS
 from govsim.rerest.texts import Texts, load_templates
 from govsim.runlog import read_run
 
@@ -78,7 +79,10 @@ def episode(path, seed=0, experiment="no_communication", reply=script, months=2)
 
 
 def test_decisions_are_read_from_the_run_log(tmp_path):
-    path = episode(tmp_path / "seed0", experiment="default", reply=lambda r: "12" if r.tag_dict.get("purpose") == "harvest_amount" else script(r))
+    def reply(request):
+        return "12" if request.tag_dict.get("purpose") == Purpose.HARVEST_AMOUNT else script(request)
+
+    path = episode(tmp_path / "seed0", experiment="default", reply=reply)
     run = read_run(path)
     decisions = from_run(path)
     assert [d.id for d in decisions] == ["seed0/m1/John", "seed0/m1/Kate", "seed0/m2/John", "seed0/m2/Kate"]
@@ -102,7 +106,9 @@ def test_samples_reflections_and_training_sets(tmp_path):
     assert len(decisions) == 4
     llm = FakeLLM(script)
     reader = Reader(budget=512)
-    samples = asyncio.run(draw_samples(llm, list(decisions.values()), SamplingSpec(k=2), "/a/dapter", TEXTS, reader, 512, progress=False))
+    samples = asyncio.run(
+        draw_samples(llm, list(decisions.values()), SamplingSpec(k=2), "/a/dapter", TEXTS, reader, 512, progress=False)
+    )
     assert len(samples) == 8 and all(r.adapter == "/a/dapter" for r in llm.requests)
     assert [s["passed"] for s in samples] == [True, False] * 4
     assert samples[0]["text"] == "I think it over.\nAnswer: 5"
@@ -207,7 +213,8 @@ def test_the_fixed_input_evaluation(tmp_path):
     assert summary["amounts"] == {"counts": {"5": 4, "50": 8}, "quartiles": [5.0, 50.0, 50.0]}
     assert summary["kinds"] == {"collapse": 8, "passed": 4}
 
-    worse = asyncio.run(fixed.answer(FakeLLM(lambda r: "60" if continuation(r) else "Hm."), decisions, spec, "/x", TEXTS, reader, 512, progress=False))
+    sixty = FakeLLM(lambda r: "60" if continuation(r) else "Hm.")
+    worse = asyncio.run(fixed.answer(sixty, decisions, spec, "/x", TEXTS, reader, 512, progress=False))
     paired = fixed.summarize(worse, base)["vs_base"]
     assert (paired["compared"], paired["differ"], paired["gained"], paired["lost"]) == (4, 4, 0, 4)
     assert paired["p"] == pytest.approx(stats.binomtest(0, 4).pvalue)
@@ -361,8 +368,11 @@ def test_the_dpo_variant_and_transfer_to_other_scenarios(tmp_path, faked):
     # 2 passing corrections over their failed samples + 4 failed samples under a passing one
     assert sorted(p["source"] for p in pairs) == ["correction"] * 2 + ["sample_pair"] * 4
     first = next(p for p in pairs if p["source"] == "correction")
-    assert first["chosen"][0]["content"] == "Fewer this time.\nAnswer: 5" and first["rejected"][0]["content"].endswith("Answer: 50")
-    assert faked["objectives"] == {"iter1/reflector": "sft", "iter1/self_training": "sft", "iter1/rerest": "sft", "iter1/dpo": "dpo"}
+    assert first["chosen"][0]["content"] == "Fewer this time.\nAnswer: 5"
+    assert first["rejected"][0]["content"].endswith("Answer: 50")
+    assert faked["objectives"] == {
+        "iter1/reflector": "sft", "iter1/self_training": "sft", "iter1/rerest": "sft", "iter1/dpo": "dpo",
+    }
     rows = list(csv.DictReader(open(out / "rerest_summary.csv")))
     assert [(r["method"], r["runs"]) for r in rows] == [("base", "2"), ("self_training", "2"), ("rerest", "2"), ("dpo", "2")]
 

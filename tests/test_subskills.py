@@ -99,9 +99,10 @@ def test_pass_rules():
 @pytest.mark.parametrize(
     "text, number",
     [("Answer: 12", 12), ("So each takes 9. Answer: 12 tons.", 12), ("So, the answer is: 7", 7),
-     ("so the answer is 7 tons", 7), ("The answer is: 25%", 25), ("**Answer**: 15", 15), ("**Answer:** 15", 15), ("Answer:\n\n10 tons", 10),
-     ("Answer: 8.6", 8), ("Answer: each of us can take 9 tons", 9), ("Answer: 3 tons. Wait, Answer: 5", 3),
-     ("I would take 10 tons.", None), ("The largest number is 100.", None), ("Answer: none at all", None), ("", None), (None, None)],
+     ("so the answer is 7 tons", 7), ("The answer is: 25%", 25), ("**Answer**: 15", 15), ("**Answer:** 15", 15),
+     ("Answer:\n\n10 tons", 10), ("Answer: 8.6", 8), ("Answer: each of us can take 9 tons", 9),
+     ("Answer: 3 tons. Wait, Answer: 5", 3), ("I would take 10 tons.", None), ("The largest number is 100.", None),
+     ("Answer: none at all", None), ("", None), (None, None)],
 )
 def test_parse_reads_the_reference_answer_forms(text, number):
     assert subskills.parse_answer(text) == number
@@ -161,7 +162,7 @@ def test_a_model_that_knows_the_answers_passes_all_and_one_that_does_not_fails_a
 def test_choose_passes_within_the_threshold_only():
     items = subskills.make_items(["fishery"], items=30, seed=1, tests=["sim_choose", "sim_choose_universalization"])
     for offset, passes in ((0, True), (1, False)):
-        assert all(r["passed"] is passes for r in ask(items, lambda i: f"Answer: {i.threshold + offset}"))
+        assert all(r["passed"] is passes for r in ask(items, lambda i, offset=offset: f"Answer: {i.threshold + offset}"))
     assert not any(r["passed"] for r in ask(items, lambda i: "Answer: 0"))
 
 

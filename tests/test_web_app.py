@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from web_runs import DAMAGED, FINISHED, REAL_MODEL_ID, REREST_CSV, RUNS
 
 from govsim import report
+from govsim.rerest import results
 from web import data, ui
 
 APP = Path(__file__).resolve().parents[1] / "web" / "app.py"
@@ -508,7 +509,7 @@ def test_network_page_without_talk_says_so(fixture_root, open_page):
 
 def test_rerest_page_table_and_curves(fixture_root, open_page):
     at = open_page(fixture_root, "rerest")
-    assert len(at.dataframe[0].value) == 5 and charts(at) == len(data.REREST_METRICS)
+    assert len(at.dataframe[0].value) == 5 and charts(at) == len(results.CHARTED)
     assert not at.warning
 
 

@@ -18,6 +18,8 @@ import pandas as pd
 
 from govsim.events import upgrade
 from govsim.metrics import COUNTERS, METRICS, counters
+from govsim.phases import NO_LIMIT
+from govsim.rerest.results import READ_COLUMNS as REREST_COLUMNS
 from govsim.runlog import RunData, find_runs, read_run
 from web.paths import REREST_FILE  # noqa: F401  (the views read it here)
 
@@ -25,7 +27,6 @@ FINISHED, UNFINISHED, INVALID, DAMAGED = "finished", "unfinished", "invalid", "d
 STATUSES = (FINISHED, UNFINISHED, INVALID, DAMAGED)
 _MISSING_SUMMARY = "summary is missing"  # the problem read_run reports for a run still going (or killed)
 ISSUE_TYPES = ("parse_failure", "fallback", "invalid_action", "agent_error")
-NO_LIMIT = -1
 RUN_COLUMNS = [
     "run", "name", "status", "scenario", "experiment", "profile", "institutions", "model", "model_id", "agents", "seed",
     "months",
@@ -33,11 +34,6 @@ RUN_COLUMNS = [
 ]
 NUMERIC = ("months", "horizon", *(m for m in METRICS if m != "survived"))
 WHOLE = ("seed", "events", "horizon")  # nullable integers, so a seed groups as 0, not 0.0
-REREST_COLUMNS = (
-    "iteration", "method", "survival_rate", "survival_rate_ci", "survival_time", "survival_time_ci", "gain",
-    "gain_ci", "efficiency", "efficiency_ci", "sample_pass_rate", "reflection_pass_rate",
-)
-REREST_METRICS = ("survival_rate", "survival_time", "gain", "efficiency", "sample_pass_rate", "reflection_pass_rate")
 
 
 # ---------------------------------------------------------------------------- values
@@ -134,7 +130,8 @@ def problems(run: RunData) -> list[str]:
     """Everything wrong with a run: what ``read_run`` found, then bad summary fields, then
     why the run was stopped if it was."""
     fields, found = checked_summary(run.summary)
-    stopped = [f"the run was stopped: {fields.get('invalid_reason') or 'no reason given'}"] if fields.get("valid") is False else []
+    reason = fields.get("invalid_reason") or "no reason given"
+    stopped = [f"the run was stopped: {reason}"] if fields.get("valid") is False else []
     return [*run.problems, *found, *stopped]
 
 

@@ -31,20 +31,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from govsim.phases import Purpose
 from web.data import ISSUE_TYPES, as_int, call_field
 
 # The purposes whose asks make each kind of decision (the generative agent's; see agents/generative).
 PURPOSES: dict[str, tuple[str, ...]] = {
-    "harvest": ("harvest", "harvest_amount"),
-    "utterance": ("converse", "converse_end", "converse_next"),
-    "summary": ("summarize", "summarize_limit"),
+    "harvest": (Purpose.HARVEST, Purpose.HARVEST_AMOUNT),
+    "utterance": (Purpose.CONVERSE, Purpose.CONVERSE_END, Purpose.CONVERSE_NEXT),
+    "summary": (Purpose.SUMMARIZE, Purpose.SUMMARIZE_LIMIT),
     # reflect, and the thoughts after the talk that gave no insight (those that did are their insight's)
-    "reflection": ("reflect", "think_plan", "think_memorize"),
+    "reflection": (Purpose.REFLECT, Purpose.THINK_PLAN, Purpose.THINK_MEMORIZE),
 }
-IMPORTANCE = "importance"
+IMPORTANCE = Purpose.IMPORTANCE
 NOTES = ("memory", "insight")
-THOUGHT_PURPOSES = {"plan": "think_plan", "memorize": "think_memorize"}  # an insight's source -> its ask
-SHARED = {"reflection": "reflect"}  # an insight's source -> the ask it shows, claimed by another decision
+THOUGHT_PURPOSES = {"plan": Purpose.THINK_PLAN, "memorize": Purpose.THINK_MEMORIZE}  # an insight's source -> its ask
+SHARED = {"reflection": Purpose.REFLECT}  # an insight's source -> the ask it shows, claimed by another decision
 NOT_DECISIONS = frozenset({"llm_call", *ISSUE_TYPES, "agent_joined"})
 
 
@@ -226,7 +227,7 @@ def link(events: Iterable[dict[str, Any]]) -> Traces:
         kind = event.get("type")
         if kind == "llm_call":
             linker.call(event)
-        elif kind in ("parse_failure", "fallback", "agent_error", "invalid_action"):
+        elif kind in ISSUE_TYPES:
             linker.issue(event)
         elif isinstance(event.get("agent"), str) and kind not in NOT_DECISIONS:
             linker.decision(event)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from govsim.rerest.results import SUMMARY_FILE as REREST_FILE
 from govsim.runlog import CONFIG_FILE, EVENTS_FILE, META_FILE, SUMMARY_FILE, RunData, read_run
 
 RUN_FILES = (CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, META_FILE)  # what read_run opens in a run folder
-REREST_FILE = "rerest_summary.csv"
 
 
 class Refused(ValueError):

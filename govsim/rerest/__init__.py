@@ -12,10 +12,6 @@ with TRL, continuing the previous iteration's (``train``): the reflector, the ag
 D_M + D_R (Re-ReST) and on D_M alone (self-training). Each adapter then answers the same
 held-out prompts as the base model (``fixed``) and plays the held-out episodes
 (``evaluate``); ``summary`` writes the tables. Every stage is checkpointed (``stages``).
-Entry point: ``govsim rerest CONFIG``.
+Entry point: ``govsim rerest CONFIG`` (``command``). The package imports none of its
+modules, so a reader of the results' names (``results``, the dashboard) loads no engine.
 """
-
-from govsim.rerest.config import ReRestConfig, load
-from govsim.rerest.pipeline import run_experiment
-
-__all__ = ["ReRestConfig", "load", "run_experiment"]

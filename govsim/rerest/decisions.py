@@ -24,12 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from govsim.dynamics import Regeneration
-from govsim.phases import NO_LIMIT
+from govsim.phases import NO_LIMIT, Purpose
 from govsim.rerest.reply import join
 from govsim.rerest.score import State
 from govsim.runlog import find_runs, read_run
-
-HARVEST, AMOUNT = "harvest", "harvest_amount"
 
 
 @dataclass
@@ -78,7 +76,7 @@ def is_call(event: dict[str, Any], purpose: str) -> bool:
 
 
 def is_first_harvest_call(event: dict[str, Any]) -> bool:
-    return is_call(event, HARVEST) and int(tag(event, "attempt") or 1) == 1 and bool(event.get("messages"))
+    return is_call(event, Purpose.HARVEST) and int(tag(event, "attempt") or 1) == 1 and bool(event.get("messages"))
 
 
 def reply_text(event: dict[str, Any]) -> str:
@@ -105,7 +103,7 @@ def from_run(path: str | Path) -> list[Decision]:
             limit = int(event.get("agreed_limit", NO_LIMIT))
         elif kind == "harvest" and (event["month"], event["agent"]) in found:
             found[event["month"], event["agent"]].amount = int(event["wanted"])
-        elif is_call(event, AMOUNT):
+        elif is_call(event, Purpose.HARVEST_AMOUNT):
             answers[call_month(event), str(tag(event, "agent"))] = reply_text(event)
         elif is_first_harvest_call(event):
             month, agent = call_month(event), str(tag(event, "agent"))

@@ -21,8 +21,6 @@ from govsim import report, runner
 from govsim.config import RunConfig
 from govsim.runlog import find_runs, read_run
 
-TABLE_METRICS = ("survival_rate", "survival_time", "gain", "efficiency")
-
 
 def with_adapter(template: RunConfig, seed: int, adapter: str | None) -> RunConfig:
     return template.model_copy(update={"seed": seed, "llm": template.llm.model_copy(update={"adapter": adapter})})

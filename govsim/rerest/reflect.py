@@ -56,7 +56,9 @@ async def reflect(
     ]
 
 
-async def _free(llm: LLM, items: Sequence[Item], sampling: Sampling, adapter: str | None, reader: Reader, progress: bool) -> list[Asked]:
+async def _free(
+    llm: LLM, items: Sequence[Item], sampling: Sampling, adapter: str | None, reader: Reader, progress: bool
+) -> list[Asked]:
     """One unconstrained reply per item; a reply with a readable answer is put in the agent's
     form (its reasoning up to the first marker, then 'Answer: N'), others are kept as written."""
     requests = [Request(tuple(i.messages), sampling, adapter=adapter, tags=i.tags) for i in items]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from govsim.config import ConfigError
+from govsim.rerest import results
 from govsim.runlog import write_json_atomic
 
 STAGES_FILE = "stages.json"
@@ -77,9 +78,8 @@ def clear(out: Path) -> None:
     if not out.exists():
         return
     for entry in out.iterdir():
-        if entry.name in (STAGES_FILE, CONFIG_FILE, "fixed", "transfer") or entry.name.startswith(
-            ("iter", "eval_base", "rerest_summary", "rerest_losses", "rerest_transfer")
-        ):
+        written = (STAGES_FILE, CONFIG_FILE, "fixed", "transfer", "eval_base", *results.FILES)
+        if entry.name in written or entry.name.startswith("iter"):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 

@@ -1,7 +1,7 @@
 """The results of a Re-ReST experiment: ``rerest_summary.csv``/``.md``, ``rerest_losses.csv``
 and, with ``transfer``, ``rerest_transfer.csv``.
 
-``rerest_summary.csv`` has exactly ``COLUMNS`` (the dashboard reads them): one row for
+``rerest_summary.csv`` has exactly ``COLUMNS`` (``govsim.rerest.results``: the dashboard reads them): one row for
 the base model (iteration 0) and one per method (self_training, rerest, and dpo when
 enabled) and iteration. Two evaluations per row:
 
@@ -28,15 +28,20 @@ from typing import Any
 import pandas as pd
 
 from govsim.report import to_markdown
-from govsim.rerest.evaluate import TABLE_METRICS, metrics_table
-
-EPISODE_COLUMNS = [c for m in TABLE_METRICS for c in (m, f"{m}_ci", f"{m}_low", f"{m}_high")]
-RATES = ("sample", "greedy")
-RATE_COLUMNS = [c for r in RATES for c in (f"{r}_pass_rate", f"{r}_pass_rate_ci", f"{r}_pass_rate_low", f"{r}_pass_rate_high", f"{r}_n")]
-COLUMNS = ["iteration", "method", "runs", *EPISODE_COLUMNS, *RATE_COLUMNS, "reflection_pass_rate", "train_loss", "heldout_loss"]
-TRANSFER_COLUMNS = ["scenario", "method", "runs", *EPISODE_COLUMNS, *RATE_COLUMNS]
-LOSS_COLUMNS = ["iteration", "adapter", "epoch", "train_loss", "heldout_loss"]
-METHOD_ORDER = ("base", "self_training", "rerest", "dpo")
+from govsim.rerest.evaluate import metrics_table
+from govsim.rerest.results import (
+    BASE,
+    COLUMNS,
+    EPISODE_COLUMNS,
+    LOSS_COLUMNS,
+    LOSSES_FILE,
+    METHOD_ORDER,
+    RATES,
+    SUMMARY_FILE,
+    SUMMARY_MARKDOWN,
+    TRANSFER_COLUMNS,
+    TRANSFER_FILE,
+)
 
 
 def _get(stages: Any, name: str) -> Any:
@@ -60,7 +65,8 @@ def rate_cells(result: dict[str, Any] | None) -> dict[str, Any]:
 def _episode_cells(metrics: pd.DataFrame, method: str) -> dict[str, Any]:
     if method not in metrics.index:
         return {}
-    return {"runs": int(metrics.at[method, "runs"]), **{c: metrics.at[method, c] for c in EPISODE_COLUMNS if c in metrics.columns}}
+    episodes = {c: metrics.at[method, c] for c in EPISODE_COLUMNS if c in metrics.columns}
+    return {"runs": int(metrics.at[method, "runs"]), **episodes}
 
 
 def rows(experiment: Any) -> list[tuple[int, str, str]]:
@@ -70,7 +76,7 @@ def rows(experiment: Any) -> list[tuple[int, str, str]]:
         if not stages.done(f"i{i}.check"):
             break
         if i == 1:
-            out.append((0, "base", "base.fixed"))
+            out.append((0, BASE, f"{BASE}.fixed"))
         out += [(i, m, f"i{i}.fixed.{m}") for m in METHOD_ORDER[1:] if m in experiment.eval_roots(i)]
     return out
 
@@ -116,13 +122,13 @@ def transfer_table(experiment: Any) -> pd.DataFrame:
     stages, out = experiment.stages, []
     for scenario in experiment.config.transfer:
         track = experiment.track(scenario)
-        roots = {"base": track.root / "eval_base"}
+        roots = {BASE: track.root / "eval_base"}
         roots |= {m: track.root / "eval" / m for m in experiment.methods if stages.done(f"{track.stage}.eval.{m}")}
         if not stages.done(f"{track.stage}.episodes"):
             continue
         metrics = metrics_table(roots).set_index("method")
         for method in roots:
-            fixed_stage = f"{track.stage}.fixed" + ("" if method == "base" else f".{method}")
+            fixed_stage = f"{track.stage}.fixed" + ("" if method == BASE else f".{method}")
             out.append({"scenario": scenario, "method": method, "runs": 0, **_episode_cells(metrics, method),
                         **rate_cells(_get(stages, fixed_stage))})
     return pd.DataFrame(out, columns=TRANSFER_COLUMNS)
@@ -131,13 +137,13 @@ def transfer_table(experiment: Any) -> pd.DataFrame:
 def write(experiment: Any):
     out = experiment.out
     frame = table(experiment)
-    frame.to_csv(out / "rerest_summary.csv", index=False)
-    losses(experiment).to_csv(out / "rerest_losses.csv", index=False)
+    frame.to_csv(out / SUMMARY_FILE, index=False)
+    losses(experiment).to_csv(out / LOSSES_FILE, index=False)
     transfer = transfer_table(experiment) if experiment.config.transfer else None
     if transfer is not None:
-        transfer.to_csv(out / "rerest_transfer.csv", index=False)
-    (out / "rerest_summary.md").write_text(markdown(experiment, frame, transfer))
-    return out / "rerest_summary.md"
+        transfer.to_csv(out / TRANSFER_FILE, index=False)
+    (out / SUMMARY_MARKDOWN).write_text(markdown(experiment, frame, transfer))
+    return out / SUMMARY_MARKDOWN
 
 
 # ---------------------------------------------------------------------------- markdown
@@ -162,7 +168,8 @@ def _fixed_line(label: Iterable[str], result: dict[str, Any] | None) -> str:
         return "| " + " | ".join([*label, "-", "-", "-", "-", "-"]) + " |"
     vs = result.get("vs_base")
     versus = "-" if not vs else (
-        f"+{vs['gained']} / -{vs['lost']}" + ("" if vs["p"] is None else f", p = {vs['p']:.3f}") + f"; {vs['differ']}/{vs['compared']} differ"
+        f"+{vs['gained']} / -{vs['lost']}" + ("" if vs["p"] is None else f", p = {vs['p']:.3f}")
+        + f"; {vs['differ']}/{vs['compared']} differ"
     )
     q = result["amounts"]["quartiles"]
     quartiles = "-" if q is None else " / ".join(f"{v:g}" for v in q)
@@ -172,7 +179,8 @@ def _fixed_line(label: Iterable[str], result: dict[str, Any] | None) -> str:
 
 def _fixed_table(first: str, lines: list[tuple[list[str], Any]]) -> list[str]:
     return [
-        f"| {first} | method | sampled replies passing | greedy replies passing | greedy vs base: passes gained / lost | amount quartiles | sampled outcomes |",
+        f"| {first} | method | sampled replies passing | greedy replies passing "
+        "| greedy vs base: passes gained / lost | amount quartiles | sampled outcomes |",
         "|---|---|---|---|---|---|---|",
         *(_fixed_line(label, result) for label, result in lines),
     ]
@@ -214,7 +222,7 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
     if transfer is not None and not transfer.empty:
         lines += ["", "## Transfer: the last iteration's adapters in other scenarios", ""]
         lines += _fixed_table("scenario", [
-            ([s, m], _get(stages, f"transfer.{s}.fixed" + ("" if m == "base" else f".{m}")))
+            ([s, m], _get(stages, f"transfer.{s}.fixed" + ("" if m == BASE else f".{m}")))
             for s, m in zip(transfer["scenario"], transfer["method"])
         ])
         lines += ["", _episode_table(transfer, "scenario")]

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from govsim.rerest.results import CHARTED, LOSS_COLUMNS, LOSSES_FILE
 from web import charts, data, paths, ui
 
 
@@ -52,7 +53,7 @@ def render() -> None:
         return
     st.dataframe(frame, hide_index=True)
     _losses(path)
-    metrics = [m for m in data.REREST_METRICS if m in frame.columns and frame[m].notna().any()]
+    metrics = [m for m in CHARTED if m in frame.columns and frame[m].notna().any()]
     if "iteration" not in frame.columns or "method" not in frame.columns or not metrics:
         st.info("Curves need the iteration and method columns and at least one metric.")
         return
@@ -62,9 +63,6 @@ def render() -> None:
             with col:
                 st.markdown(f"**{metric.replace('_', ' ')}**")
                 st.plotly_chart(charts.rerest_figure(frame, metric))
-
-
-LOSSES_FILE = "rerest_losses.csv"  # written by govsim.rerest.summary beside the summary
 
 
 def _losses(summary: Path) -> None:
@@ -77,7 +75,7 @@ def _losses(summary: Path) -> None:
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         st.warning(f"{LOSSES_FILE} is unreadable ({exc})")
         return
-    needed = {"iteration", "adapter", "epoch", "train_loss", "heldout_loss"}
+    needed = set(LOSS_COLUMNS)
     if frame.empty or not needed <= set(frame.columns):
         st.warning(f"{LOSSES_FILE} lacks rows or the columns {', '.join(sorted(needed))}")
         return

@@ -8,12 +8,14 @@ agent error; the config.
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from govsim.phases import NO_LIMIT
 from govsim.runlog import EVENT_TYPES, RunData
 from web import data, ui
 from web.decisions import Traces
@@ -92,7 +94,7 @@ def event_box(traces: Traces, e: dict[str, Any], key: str) -> None:
         decision_box(traces, e, _harvest_label(e), key, icon=":material/phishing:")
     elif kind == "summary":
         limit = e.get("agreed_limit")
-        said = "no limit agreed" if limit in (None, data.NO_LIMIT) else f"agreed limit {limit} per person"
+        said = "no limit agreed" if limit in (None, NO_LIMIT) else f"agreed limit {limit} per person"
         st.success(f"Summary by {e.get('agent')} ({said}): {ui.plain(e.get('text', ''))}")
         decision_box(traces, e, "How the summary was written", key, type="compact")
     elif kind == "reflection":
@@ -332,7 +334,7 @@ def render() -> None:
     for tab, body in zip(tabs, BODIES):
         if tab.open is not False:
             with tab:
-                ui.guarded(lambda: body(path, run))
+                ui.guarded(partial(body, path, run))
 
 
 if __name__ == "__main__":
