@@ -12,7 +12,7 @@ at the end when the last epoch is partial); the record holds those and the mean 
 loss of every epoch. Training writes checkpoints to ``<adapter>.work`` (resumed if a run
 was killed) and the finished adapter to ``<adapter>.tmp``, renamed into place at the end,
 so an adapter folder is always complete. The model is loaded in bf16 when ``bf16`` is set (the fast
-path on CPUs with AVX512-BF16; see MODELS.md) and trained with gradient checkpointing off
+path on CPUs with AVX512-BF16; see docs/models.md) and trained with gradient checkpointing off
 (a 135M model does not need it, and it costs a second forward pass).
 """
 
