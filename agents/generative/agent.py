@@ -45,7 +45,7 @@ mxbai-embed-large-v1, which cannot be had here without the model hub (a document
 deviation); the reference's query prefix for mxbai ("Represent this sentence for
 searching relevant passages: ") is not used with MiniLM.
 
-Events (through ``ctx.emit``): ``memory`` and ``insight`` (``mind``), and from the
+Events (through the seat's ``AgentContext.emit``): ``memory`` and ``insight`` (``mind``), and from the
 components ``parse_failure`` and ``fallback``.
 """
 
