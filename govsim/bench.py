@@ -12,11 +12,11 @@ One fixed workload, measured in one process on one engine so the ratios are fair
    this engine on this machine. Sent twice, with the prefix cache read and without.
 
 Every reply has a fixed length, so both modes generate the same tokens for the same
-calls: free-text requests generate exactly ``max_tokens`` tokens (the end-of-sequence
-token is masked until then: vLLM's ``min_tokens``, the same masking in the transformers
-backend); constrained requests (ratings, yes/no, names) end where their constraint
-ends. Sampling is greedy (temperature 0), so both modes follow the same path as long as
-batching does not flip a near-tie; the report says whether the token counts matched.
+calls: free-text requests generate exactly ``max_tokens`` tokens (``Sampling.min_tokens``
+set to it: the end-of-sequence token is held back until then); constrained requests
+(ratings, yes/no, names) end where their constraint ends. Sampling is greedy
+(temperature 0), so both modes follow the same path as long as batching does not flip a
+near-tie; the report says whether the token counts matched.
 
 "Outside the engine" is the share of wall time with no request in the engine (from each
 call's ``t_done`` and ``latency_s``): env steps, agent code, memory retrieval, embeddings,
@@ -37,9 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from govsim.config import DEFAULT_NAMES, LLMConfig, RunConfig, resolve
-from govsim.llm.base import LLM, Completion, Constraint, Request, Sampling
-from govsim.llm.embedded import resolve_model
-from govsim.llm.pool import LLMPool
+from govsim.llm.base import LLM, Completion, Constraint, ForwardingLLM, Request, Sampling
+from govsim.llm.pool import LLMPool, make_llm
 from govsim.runlog import read_run
 
 TARGETS = {"batched_vs_sequential": 5.0, "end_to_end_vs_raw": 0.70, "outside_engine_share": 0.10}
@@ -65,38 +64,25 @@ class BenchOptions:
 # ---------------------------------------------------------------------- the engine
 
 
-def fixed_length_engine(backend: str, model: str, config: LLMConfig, seed: int = 0) -> LLM:
-    """The backend, with free-text replies exactly ``max_tokens`` long (see the module doc)."""
-    if backend == "vllm":
-        from govsim.llm.vllm_backend import VLLMLLM
+class FixedLength(ForwardingLLM):
+    """Free-text replies exactly ``max_tokens`` long: ``min_tokens`` set to it where no
+    constraint ends the reply (see the module doc). The engine's calls stay the
+    backend's own; only the requests change, after the call logger has seen them."""
 
-        class FixedLengthVLLM(VLLMLLM):
-            read_prefix_cache = True  # False: requests skip reading the prefix cache
+    async def complete(self, request: Request) -> Completion:
+        if request.constraint is None:
+            sampling = dataclasses.replace(request.sampling, min_tokens=request.sampling.max_tokens)
+            request = dataclasses.replace(request, sampling=sampling)
+        return await self.inner.complete(request)
 
-            def _sampling_params(self, request: Request) -> Any:
-                params = super()._sampling_params(request)
-                if request.constraint is None:
-                    params.min_tokens = params.max_tokens
-                params.skip_reading_prefix_cache = not self.read_prefix_cache
-                return params
 
-        return FixedLengthVLLM(resolve_model(model), seed=seed, max_model_len=config.max_model_len)
-    if backend == "transformers":
-        import torch
-
-        from govsim.llm.transformers_backend import TransformersLLM
-
-        class FixedLengthTransformers(TransformersLLM):
-            def _step(self, row: Any, logits: torch.Tensor) -> int:
-                if row.constraint is None:
-                    logits = logits.clone()
-                    logits[list(self._eos)] = float("-inf")
-                return super()._step(row, logits)
-
-        return FixedLengthTransformers(resolve_model(model), seed=seed)
-    if backend == "fake":
-        return _scripted_fake(config.max_tokens)
-    raise ValueError(f"bench: backend {backend!r} is not benchmarked; use vllm, transformers or fake")
+def make_engine(options: BenchOptions) -> LLM:
+    """The backend the bench measures, from the one backend factory (the fake one scripted here)."""
+    if options.backend == "fake":
+        return _scripted_fake(options.max_tokens)
+    if options.backend not in ("vllm", "transformers"):
+        raise ValueError(f"bench: backend {options.backend!r} is not benchmarked; use vllm, transformers or fake")
+    return make_llm(options.backend, options.model, LLMConfig(backend=options.backend, model=options.model))
 
 
 def _scripted_fake(max_tokens: int) -> LLM:
@@ -125,10 +111,9 @@ def _scripted_fake(max_tokens: int) -> LLM:
 
 async def start_engine(options: BenchOptions) -> LLM:
     """The shared engine, started and warmed up (and the embedder loaded) before any timing."""
-    config = LLMConfig(backend=options.backend, model=options.model, max_tokens=options.max_tokens)
-    engine = fixed_length_engine(options.backend, options.model, config)
+    engine = make_engine(options)
     warm = Request(messages=({"role": "user", "content": "Say hello."},), sampling=Sampling(max_tokens=8))
-    await asyncio.gather(*(engine.complete(warm) for _ in range(4)))
+    await asyncio.gather(*(FixedLength(engine).complete(warm) for _ in range(4)))
     if options.embedder in ("auto", "minilm"):
         from govsim.llm import embed
 
@@ -172,7 +157,7 @@ async def run_mode(engine: LLM, jobs: list[tuple[RunConfig, Path]]) -> dict[str,
     from govsim import runner
 
     await reset_prefix_cache(engine)
-    pool = LLMPool(jobs[0][0].llm, factory=lambda *args: engine)  # not closed: the engine is shared
+    pool = LLMPool(jobs[0][0].llm, factory=lambda *args: FixedLength(engine))  # not closed: the engine is shared
     t0, started, cpu0 = time.perf_counter(), time.time(), time.process_time()
     await runner.run_episodes(jobs, resume=False, pool=pool)
     wall, ended, cpu = time.perf_counter() - t0, time.time(), time.process_time() - cpu0
@@ -208,9 +193,10 @@ async def run_raw(engine: LLM, requests: Sequence[Request], prefix_cache: bool =
     await reset_prefix_cache(engine)
     if hasattr(engine, "read_prefix_cache"):
         engine.read_prefix_cache = prefix_cache
+    fixed = FixedLength(engine)
     t0 = time.perf_counter()
     try:
-        done: list[Completion] = await asyncio.gather(*(engine.complete(r) for r in requests))
+        done: list[Completion] = await asyncio.gather(*(fixed.complete(r) for r in requests))
     finally:
         if hasattr(engine, "read_prefix_cache"):
             engine.read_prefix_cache = True

@@ -7,6 +7,12 @@ from typer.testing import CliRunner
 
 from govsim import bench
 from govsim.cli import app
+from govsim.llm import Constraint, Request, Sampling
+from govsim.llm.fake import FakeLLM
+
+
+def ask(text: str, **kw) -> Request:
+    return Request(messages=({"role": "user", "content": text},), **kw)
 
 
 def test_busy_seconds_is_the_union_of_intervals():
@@ -23,6 +29,14 @@ def test_requests_round_trip_through_llm_call_events():
     (request,) = bench.requests_of(events)
     assert request.constraint.regex == r"Rating: \d" and request.sampling.max_tokens == 12
     assert request.tag_dict == {"agent": "John", "purpose": "importance"}
+
+
+def test_fixed_length_sets_min_tokens_where_no_constraint_ends_the_reply():
+    inner = FakeLLM()
+    fixed = bench.FixedLength(inner)
+    asyncio.run(fixed.complete(ask("Talk.", sampling=Sampling(max_tokens=7))))
+    asyncio.run(fixed.complete(ask("Rate.", sampling=Sampling(max_tokens=7), constraint=Constraint(choice=("1", "2")))))
+    assert [r.sampling.min_tokens for r in inner.requests] == [7, 0]
 
 
 def test_quick_bench_on_the_fake_backend(tmp_path):

@@ -13,7 +13,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 
 from govsim import bench
-from govsim.config import LLMConfig
 from govsim.llm import Constraint, Request, Sampling
 from govsim.llm.pool import vllm_available
 
@@ -32,18 +31,20 @@ def ask(text: str, constraint: Constraint | None = None) -> Request:
 
 def test_fixed_lengths_and_prefix_cache_switches():
     async def main():
-        engine = bench.fixed_length_engine("vllm", "embedded", LLMConfig(backend="vllm", model="embedded"))
+        engine = bench.make_engine(bench.BenchOptions(backend="vllm", model="embedded"))
+        fixed = bench.FixedLength(engine)
         try:
-            free, rated = ask("Say hi."), ask("Rate this.", Constraint(regex=r"Rating: [1-9]"))
-            a, b = await asyncio.gather(engine.complete(free), engine.complete(rated))
-            assert a.completion_tokens == 12  # the end-of-sequence token is masked until then
+            free, rated = ask("Reply with one word: yes or no."), ask("Rate this.", Constraint(regex=r"Rating: [1-9]"))
+            a, b = await asyncio.gather(fixed.complete(free), fixed.complete(rated))
+            assert a.completion_tokens == 12  # the end-of-sequence token is held back until then (min_tokens)
             assert b.constrained and b.completion_tokens < 12 and b.text.startswith("Rating: ")
-            assert (await engine.complete(free)).cached_tokens > 0  # read from the cache
+            assert (await engine.complete(free)).completion_tokens < 12  # without min_tokens the word ends it
+            assert (await fixed.complete(free)).cached_tokens > 0  # read from the cache
             engine.read_prefix_cache = False
-            assert (await engine.complete(free)).cached_tokens == 0  # skipped
+            assert (await fixed.complete(free)).cached_tokens == 0  # skipped
             engine.read_prefix_cache = True
             await bench.reset_prefix_cache(engine)
-            assert (await engine.complete(free)).cached_tokens == 0  # emptied
+            assert (await fixed.complete(free)).cached_tokens == 0  # emptied
         finally:
             await engine.aclose()
 

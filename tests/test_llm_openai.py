@@ -101,7 +101,9 @@ def test_does_not_retry_bad_requests(server):
 
 def test_sends_constraints_as_vllm_structured_outputs_and_adapter_as_model(server):
     llm = OpenAILLM("base", base_url=server.url)
-    choice, regex = run(llm, ask(constraint=Constraint(choice=("3", "5"))), ask(constraint=Constraint(regex=r"Answer: \d+"), adapter="kate-lora"))
+    choice, regex = run(
+        llm, ask(constraint=Constraint(choice=("3", "5"))), ask(constraint=Constraint(regex=r"Answer: \d+"), adapter="kate-lora")
+    )
     bodies = sorted(server.bodies, key=lambda b: b["model"])
     assert bodies[0]["structured_outputs"] == {"choice": ["3", "5"]} and bodies[0]["model"] == "base"
     assert bodies[1]["structured_outputs"] == {"regex": r"Answer: \d+"} and bodies[1]["model"] == "kate-lora"
@@ -117,3 +119,12 @@ def test_needs_a_key_for_the_real_api(monkeypatch):
     monkeypatch.delenv("GOVSIM_TEST_KEY", raising=False)
     with pytest.raises(LLMError, match="GOVSIM_TEST_KEY"):
         OpenAILLM("gpt-4o-mini", api_key_env="GOVSIM_TEST_KEY")
+
+
+def test_min_tokens_goes_to_a_vllm_server_and_is_refused_by_openais_api(server, monkeypatch):
+    at_least = Request(messages=({"role": "user", "content": "Talk."},), sampling=Sampling(max_tokens=9, min_tokens=9))
+    run(OpenAILLM("m", base_url=server.url), at_least, ask())
+    assert sorted(b.get("min_tokens", 0) for b in server.bodies) == [0, 9]  # sent only when set
+    monkeypatch.setenv("GOVSIM_TEST_KEY", "sk-test")
+    with pytest.raises(LLMError, match="OpenAI's API has no min_tokens"):
+        run(OpenAILLM("gpt-4o-mini", api_key_env="GOVSIM_TEST_KEY"), at_least)

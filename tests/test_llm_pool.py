@@ -9,12 +9,14 @@ import time
 
 import pytest
 
+from govsim.bench import FixedLength
 from govsim.config import LLMConfig
 from govsim.llm import LLM, Constraint, LLMError, LLMPool, LoggedLLM, Request, Sampling, embedded, resolve_backend
 from govsim.llm import pool as pool_module
 from govsim.llm.base import CAPABILITIES
 from govsim.llm.batcher import MicroBatcher
 from govsim.llm.fake import FakeLLM
+from govsim.llm.pool import make_llm
 
 
 def ask(text: str, **kw) -> Request:
@@ -157,12 +159,38 @@ def test_every_capability_of_an_llm_is_forwarded_by_every_wrapper():
         setattr(inner, name, f"<{name} of the inner llm>")
     pool = LLMPool(factory=lambda *a: inner)
     pooled = pool.get(LLMConfig(backend="fake", adapter="/adapters/a"))
-    for wrapper, own in ((LoggedLLM(inner, print), {}), (pooled, {"default_adapter": "/adapters/a"}),
-                         (LoggedLLM(pooled, print), {"default_adapter": "/adapters/a"})):
+    wrappers = (
+        (LoggedLLM(inner, print), {}), (FixedLength(inner), {}),
+        (pooled, {"default_adapter": "/adapters/a"}), (LoggedLLM(pooled, print), {"default_adapter": "/adapters/a"}),
+    )
+    for wrapper, own in wrappers:
         for name in CAPABILITIES:
             assert getattr(wrapper, name) == own.get(name, getattr(inner, name)), (type(wrapper).__name__, name)
     inner.supports_constraints = False  # read through at every access, never copied
     assert LoggedLLM(pooled, print).supports_constraints is False
+
+
+def test_min_tokens_is_checked_and_logged_only_when_set():
+    with pytest.raises(ValueError, match="min_tokens must be from 0 to max_tokens \\(5\\), got 6"):
+        Sampling(max_tokens=5, min_tokens=6)
+    events: list[dict] = []
+    llm = LoggedLLM(FakeLLM(), events.append)
+    for sampling in (Sampling(max_tokens=5), Sampling(max_tokens=5, min_tokens=5)):
+        asyncio.run(llm.complete(ask("?", sampling=sampling)))
+    # what requests without it logged before min_tokens existed, key for key
+    assert events[0]["sampling"] == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 5, "stop": ()}
+    assert events[1]["sampling"] == {**events[0]["sampling"], "min_tokens": 5}
+
+
+def test_the_factory_starts_vllm_ready_for_later_adapters(tmp_path):
+    """Re-ReST's engines: LoRA on at start, for a rank no adapter has yet (rounded up to one vLLM takes)."""
+    base = make_llm("vllm", str(tmp_path), LLMConfig(backend="vllm"))
+    ready = make_llm("vllm", str(tmp_path), LLMConfig(backend="vllm"), max_lora_rank=24)
+    small = make_llm("vllm", str(tmp_path), LLMConfig(backend="vllm"), max_lora_rank=8)
+    assert not base._enable_lora and "max_lora_rank" not in base._engine_kwargs
+    assert ready._enable_lora and ready._engine_kwargs["max_lora_rank"] == 32
+    assert small._engine_kwargs["max_lora_rank"] == 16  # never below vLLM's default
+    assert ready.default_adapter is None  # the pool's views fill in each config's own
 
 
 def test_micro_batcher_groups_by_key_and_caps_batches():

@@ -113,3 +113,16 @@ def test_an_open_assistant_turn_is_continued(llm):
         sampling=Sampling(temperature=0.0, max_tokens=80, stop=("Answer:", "10")),
     )))
     assert "10" not in stopped.text and "Answer:" not in stopped.text
+
+
+def test_min_tokens_holds_back_the_end_of_the_reply(llm):
+    """What the bench relies on: a free-text reply as long as asked; a constrained one may not end early either."""
+    short = ask("Reply with one word: yes or no.", max_tokens=24)
+    at_least = Request(messages=short.messages, sampling=Sampling(max_tokens=24, min_tokens=24))
+    no = Constraint(choice=("no", "no way"))
+    answer = ask("Is the sky green? Answer yes or no.", max_tokens=6, constraint=no)
+    longer = Request(messages=answer.messages, sampling=Sampling(max_tokens=6, min_tokens=2), constraint=no)
+    plain, held, first, held_answer = complete_all(llm, [short, at_least, answer, longer])
+    assert plain.completion_tokens < 24 and plain.finish_reason == "stop"  # the model ends early on its own
+    assert held.completion_tokens == 24 and held.finish_reason == "length"
+    assert first.text == "no" and held_answer.text == "no way" and held_answer.constrained  # "no" is one token

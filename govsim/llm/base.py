@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
@@ -32,10 +32,29 @@ def continues(messages: tuple[Message, ...] | list[Message]) -> bool:
 
 @dataclass(frozen=True)
 class Sampling:
+    """How a reply is drawn. ``min_tokens``: the least reply length; the end-of-sequence
+    token is held back until then (vLLM's ``min_tokens``, which also holds back stop
+    strings; transformers' ``min_new_tokens``, which does not). A backend that cannot
+    honour it refuses the request; the fake backend, whose replies are scripted, applies
+    no sampling setting."""
+
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 200
     stop: tuple[str, ...] = ()
+    min_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_tokens <= self.max_tokens:
+            raise ValueError(f"Sampling: min_tokens must be from 0 to max_tokens ({self.max_tokens}), got {self.min_tokens}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as logged and fingerprinted; ``min_tokens`` only when set, so
+        requests without it log and seed as they did before it existed."""
+        settings = asdict(self)
+        if not self.min_tokens:
+            del settings["min_tokens"]
+        return settings
 
 
 @dataclass(frozen=True)

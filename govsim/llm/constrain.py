@@ -61,18 +61,20 @@ class RegexConstraint:
     def matches(self, text: str) -> bool:
         return self.pattern.fullmatch(text) is not None
 
-    def allowed(self, text: str) -> list[int]:
-        """The token ids that may follow ``text`` (EOS only once it matches in full)."""
-        ids = list(self.eos_ids) if self.matches(text) else []
+    def allowed(self, text: str, may_end: bool = True) -> list[int]:
+        """The token ids that may follow ``text`` (EOS only once it matches in full, and ``may_end``)."""
+        ids = list(self.eos_ids) if may_end and self.matches(text) else []
         strings = self.table.strings
         for first, group in self.table.groups.items():
             if self._viable(text + first):
                 ids.extend(t for t in group if len(strings[t]) == 1 or self._viable(text + strings[t]))
         return ids
 
-    def pick(self, text: str, logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> int | None:
+    def pick(
+        self, text: str, logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator, may_end: bool = True
+    ) -> int | None:
         """The next token for a row whose reply so far is ``text``; None if no token is allowed."""
-        ids = self.allowed(text)
+        ids = self.allowed(text, may_end)
         if not ids:
             return None
         return ids[sample(logits[ids], temperature, top_p, generator)]

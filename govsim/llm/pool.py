@@ -44,8 +44,13 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def make_llm(backend: str, model: str, config: LLMConfig, seed: int = 0) -> LLM:
-    """One engine. ``backend`` is already resolved (not "auto")."""
+def make_llm(backend: str, model: str, config: LLMConfig, seed: int = 0, *, max_lora_rank: int | None = None) -> LLM:
+    """One engine: the one place backends are built (the pool, Re-ReST and the bench use it).
+
+    ``backend`` is already resolved (not "auto"). ``max_lora_rank``: start a vLLM engine ready
+    for adapters up to this rank that do not exist yet (vLLM enables LoRA only at start;
+    Re-ReST asks the engine it sampled with for the adapters it trains later).
+    """
     if backend == "fake":
         from govsim.llm.fake import FakeLLM
 
@@ -55,11 +60,14 @@ def make_llm(backend: str, model: str, config: LLMConfig, seed: int = 0) -> LLM:
 
         return OpenAILLM(model, base_url=config.base_url, api_key_env=config.api_key_env)
     if backend == "vllm":
-        from govsim.llm.vllm_backend import VLLMLLM, lora_rank
+        from govsim.llm.vllm_backend import VLLMLLM, fitting_rank, lora_rank
 
         # No default adapter here: the pool's views fill in each config's own, and a
         # base config's requests must stay on the base model.
-        lora = {"enable_lora": True, "max_lora_rank": lora_rank(config.adapter)} if config.adapter else {}
+        lora = {}
+        if config.adapter or max_lora_rank is not None:
+            rank = max(lora_rank(config.adapter), fitting_rank(max_lora_rank or 0))
+            lora = {"enable_lora": True, "max_lora_rank": rank}
         return VLLMLLM(resolve_model(model), seed=seed, max_model_len=config.max_model_len, **lora)
     from govsim.llm.transformers_backend import TransformersLLM
 

@@ -2,8 +2,8 @@
 
 Concurrent ``complete`` calls are micro-batched (see ``batcher.py``): one left-padded
 batch per LoRA adapter runs in a worker thread through a small decoding loop of our own
-rather than ``generate``, because each row needs its own temperature, top-p, stop
-strings, output constraint and random generator. Finished rows leave the KV cache, so
+rather than ``generate``, because each row needs its own temperature, top-p, least
+length, stop strings, output constraint and random generator. Finished rows leave the KV cache, so
 long replies do not make short ones pay.
 
 Threads: on a CPU, loading the model sets torch (process-wide) to ``threads`` intra-op
@@ -21,7 +21,6 @@ may rarely flip.)
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
@@ -234,12 +233,16 @@ class TransformersLLM(LLM):
     def _step(self, row: _Row, logits: torch.Tensor) -> int:
         """Choose the row's next token and update its state; sets ``row.finish`` when done."""
         sampling = row.job.request.sampling
+        may_end = len(row.tokens) >= sampling.min_tokens  # else end-of-sequence is held back
         if row.constraint is not None:
-            token = row.constraint.pick(row.text, logits, sampling.temperature, sampling.top_p, row.generator)
-            if token is None:  # nothing allowed: the pattern cannot be met from here
+            token = row.constraint.pick(row.text, logits, sampling.temperature, sampling.top_p, row.generator, may_end)
+            if token is None:  # nothing allowed: the pattern cannot be met (or not end) from here
                 row.finish = "stop"
                 return 0
         else:
+            if not may_end:
+                logits = logits.clone()
+                logits[list(self._eos)] = float("-inf")
             token = sample(logits, sampling.temperature, sampling.top_p, row.generator)
         row.tokens.append(token)
         if token in self._eos:
@@ -285,7 +288,7 @@ def _render(tokenizer: Any, messages: tuple[dict[str, str], ...]) -> str:
 
 
 def _fingerprint(request: Request) -> str:
-    data = [request.messages, dataclasses.asdict(request.sampling), request.constraint, request.adapter, request.tags]
+    data = [request.messages, request.sampling.as_dict(), request.constraint, request.adapter, request.tags]
     return hashlib.blake2b(json.dumps(data, default=str, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 

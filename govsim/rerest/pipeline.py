@@ -22,9 +22,10 @@ Re-ReST track's data) are added and evaluated beside the others.
 Order and batching: in iteration 1 the base model plays the training and the held-out
 episodes together, then draws the samples and answers the fixed prompts together, then
 corrects the failed samples and the failed held-out replies together (one engine, shared
-batches; the corrected held-out replies only give held-out losses). The inference engines are shut down before training and started
-again afterwards: an idle vLLM CPU worker keeps polling (measured: a quarter of a core)
-and holds its KV cache, both of which training needs more. After training every method
+batches; the corrected held-out replies only give held-out losses). The inference engines
+are shut down before training and started again afterwards: an idle vLLM CPU worker keeps
+polling (measured: a quarter of a core) and holds its KV cache, both of which training
+needs more. After training every method
 answers the fixed prompts, then plays its held-out episodes, all of one method at once.
 
 Policies: in iteration 1 both methods sample from the base model (one shared sample set);
@@ -39,26 +40,26 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from govsim import scenarios
-from govsim.config import LLMConfig, RunConfig
+from govsim.config import RunConfig
 from govsim.llm.base import LLM
 from govsim.llm.embedded import resolve_model
-from govsim.llm.pool import Factory, LLMPool, make_llm, resolve_backend
+from govsim.llm.pool import LLMPool, make_llm, resolve_backend
 from govsim.rerest import datasets, evaluate, fixed, summary
 from govsim.rerest.config import ReRestConfig
 from govsim.rerest.decisions import Decision, from_runs
 from govsim.rerest.reflect import reflect
 from govsim.rerest.reply import Reader, token_counter
+from govsim.rerest.results import BASE, DPO, METHODS
 from govsim.rerest.sample import draw_samples, kinds, pass_rate
 from govsim.rerest.stages import Stages, read_jsonl, write_jsonl
 from govsim.rerest.texts import Texts
 from govsim.rerest.train import train_lora
 
-METHODS = ("self_training", "rerest")
-BASE = "base"
 HELDOUT = {"reflector": "reflector", "self_training": "agent", "rerest": "agent", "dpo": "dpo"}  # held-out rows per adapter
 
 
@@ -86,7 +87,7 @@ class Experiment:
         self.pool = pool
         self.progress = progress
         self.template: RunConfig = config.run_config()
-        self.methods = METHODS + (("dpo",) if config.dpo else ())  # the adapters trained and evaluated
+        self.methods = METHODS + ((DPO,) if config.dpo else ())  # the adapters trained and evaluated
         self.texts = Texts(scenarios.load(self.template.scenario), config.templates)
         self.budget = self.template.llm.max_tokens  # the agent's reply budget
         llm = self.template.llm
@@ -138,12 +139,13 @@ class Experiment:
             run("base.heldout", self._heldout),
         )
         data = root / "data"
-        await run(f"i{i}.datasets", lambda: self._datasets(rerest_dir, root / "samples" / policies["self_training"].name, root, data))
+        self_training_dir = root / "samples" / policies["self_training"].name
+        await run(f"i{i}.datasets", lambda: self._datasets(rerest_dir, self_training_dir, root, data))
         reflector_model = resolve_model(self.config.reflection.model or self.template.llm.model)
         agent_model = resolve_model(self.template.llm.model)
         trainings = [("reflector", reflector_model, "reflector.jsonl", "sft")]
         trainings += [(m, agent_model, f"agent_{m}.jsonl", "sft") for m in METHODS]
-        trainings += [("dpo", agent_model, "dpo.jsonl", "dpo")] if self.config.dpo else []
+        trainings += [(DPO, agent_model, "dpo.jsonl", "dpo")] if self.config.dpo else []
         if not all(self.stages.done(f"i{i}.train.{name}") for name, *_ in trainings):
             await self.pool.aclose()  # the pool starts its engines again on the next call
         for name, model, dataset, objective in trainings:
@@ -295,23 +297,6 @@ def load_decisions(folder: Path) -> dict[str, Decision]:
     return {row["id"]: Decision.from_json(row) for row in read_jsonl(folder / "decisions.jsonl")}
 
 
-def lora_ready(rank: int) -> Factory:
-    """``make_llm``, except that vLLM engines start with LoRA enabled: Re-ReST asks the
-    engine it sampled with for adapters trained later, and vLLM cannot enable LoRA then."""
-
-    def make(backend: str, model: str, config: LLMConfig, seed: int = 0) -> LLM:
-        if backend != "vllm":
-            return make_llm(backend, model, config, seed)
-        from govsim.llm.vllm_backend import VLLMLLM, lora_rank
-
-        return VLLMLLM(
-            resolve_model(model), seed=seed, max_model_len=config.max_model_len,
-            enable_lora=True, max_lora_rank=max(rank, lora_rank(None)),
-        )
-
-    return make
-
-
 async def run_experiment(config: ReRestConfig, restart: bool = False, progress: bool = True, pool: Any = None) -> Path:
     """Run (or resume) every iteration; returns the summary table's path."""
     if config.threads:
@@ -321,7 +306,8 @@ async def run_experiment(config: ReRestConfig, restart: bool = False, progress: 
     stages = Stages(config.out, config.model_dump(mode="json"), restart=restart, normalize=normalized)
     template = config.run_config()
     own = pool is None
-    pool = pool or LLMPool(template.llm, factory=lora_ready(config.training.r))
+    # vLLM engines start with LoRA enabled: the adapters trained later are asked of the engine sampled with
+    pool = pool or LLMPool(template.llm, factory=partial(make_llm, max_lora_rank=config.training.r))
     try:
         experiment = Experiment(config, pool, stages, progress)
         for i in range(1, config.iterations + 1):
