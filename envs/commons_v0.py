@@ -1,7 +1,23 @@
 """commons_v0: GovSim's shared-resource commons as a PettingZoo environment.
 
+| Import             | `from envs import commons_v0`                                                  |
+|--------------------|--------------------------------------------------------------------------------|
+| Actions            | Dict: amounts, yes/no, seat names, text; each phase reads its own keys          |
+| Parallel API       | Yes: `commons_v0.parallel_env(...)`; AEC: `commons_v0.env(...)`                 |
+| Manual Control     | Yes: a `human` seat (`agents/human.py`); one seat as Gymnasium: `envs/seat_v0`  |
+| Agents             | `agents= ['John', 'Kate', 'Jack', 'Emma', 'Luke']` (by default; config `agents`) |
+| Agents             | 5 by default, 1 to 1000; a seat with `join_month` > 1 joins in that month       |
+| Action Shape       | Dict of 7 keys, +3 with the election, +1 with sanctions                        |
+| Action Values      | the tables of action keys below                                                |
+| Observation Shape  | Dict of 12 keys, +3 with the election, +3 with sanctions                       |
+| Observation Values | the table of observation keys below                                            |
+
 A society of agents shares one renewable resource (fish in a lake, grass on a pasture,
-clean water in a river: the scenario is data, see ``govsim/scenarios``). Each month:
+clean water in a river: the scenario is data, see ``govsim/scenarios``); the paper is
+Piatti et al., "Cooperate or Collapse" (NeurIPS 2024). Config keys are those of
+``govsim.config.RunConfig`` (the Arguments below).
+
+### The month
 
 1. HARVEST: every agent present asks for an amount at once; the pool is allocated
    (``govsim.dynamics.allocate``) and each agent's reward is what it caught.
@@ -11,20 +27,20 @@ clean water in a river: the scenario is data, see ``govsim/scenarios``). Each mo
    ``improvements.no_self_naming`` forbids himself). The first seat present speaks first
    (``improvements.random_first_speaker`` draws one). The talk has at most
    ``max_conversation_steps`` steps, the mayor's report counted (the reference's 10: at
-   most 9 agent turns). With a communication network
-   (config ``network``, see ``govsim.network``) other than ``complete``, talk follows
-   its edges: a speaker may only name a present neighbour as the next speaker (any
-   other name is replaced by the first present neighbour after it in seat order and
-   recorded as an ``invalid_action``; with no neighbour present the discussion ends),
-   and each agent hears, in its observation and ``infos["conversation"]``, only the
-   utterances of its neighbours and its own. The mayor's report and the summary stay
-   public; the scribe summarises what it heard. ``infos["neighbours"]`` lists whom an
-   agent may name. The complete network is the town hall: everyone hears everyone.
+   most 9 agent turns). With a communication network (config ``network``, see
+   ``govsim.network``) other than ``complete``, talk follows its edges: a speaker may
+   only name a present neighbour as the next speaker (any other name is replaced by the
+   first present neighbour after it in seat order and recorded as an ``invalid_action``;
+   with no neighbour present the discussion ends), and each agent hears, in its
+   observation and ``infos["conversation"]``, only the utterances of its neighbours and
+   its own. The mayor's report and the summary stay public; the scribe summarises what
+   it heard. The complete network is the town hall: everyone hears everyone.
 3. SUMMARY: the scribe (the first agent present) sums the talk up in one sentence and
    names the agreed per-person limit, or ``NO_LIMIT`` (-1).
 4. REFLECTION: every agent may state its insights (recorded, not interpreted).
-5. End of month: the run ends if the stock fell below the collapse threshold, or after
-   the last month; otherwise the stock regenerates and seats due to join do so.
+5. End of month (``_end_month``, no step of its own): the run ends if the stock fell
+   below the collapse threshold, or after the last month; otherwise the stock
+   regenerates and seats due to join do so.
 
 The month is a sequence of phases (``env.plan``, from ``govsim.phases.month_plan``): the
 four above, with the phases of the institutions the config names (``institutions:
@@ -36,20 +52,145 @@ scribe, and its limit is announced before each harvest. A step plays the current
 when it is over the next phase of the plan that runs this month begins (the talk and
 summary run with communication and more than one agent present).
 
+### Observation keys
+
+Every agent present gets the same Dict (``observation_space(agent)``); what it holds is
+what that agent may see. Text is cut to 8192 characters (the oldest part first) and
+characters outside the env's alphabet (``CHARSET``) become ``?``.
+
+| key              | space                     | what it holds                                                      |
+|------------------|---------------------------|--------------------------------------------------------------------|
+| `phase`          | Discrete(8)               | 0 harvest, 1 discussion, 2 summary, 3 reflection, 4 done, 5-7: institutions' |
+| `month`          | Discrete(months + 1)      | the month, from 1                                                  |
+| `stock`          | Box(0, capacity, (1,))    | the resource now                                                   |
+| `wanted`         | Box(0, capacity, (1,))    | what the agent asked for in this month's harvest (0 before it)     |
+| `caught`         | Box(0, capacity, (1,))    | what it caught                                                     |
+| `agreed_limit`   | Box(-1, capacity, (1,))   | the per-person limit in force; -1: none                            |
+| `threshold`      | Box(-1, capacity, (1,))   | the sustainable threshold under ``universalization``; -1: not told |
+| `n_agents`       | Discrete(seats + 1)       | agents present                                                     |
+| `acting`         | Discrete(2)               | 1 if this step reads the agent's action                            |
+| `report`         | Text(8192)                | the mayor's report of catches (the talk's first line)              |
+| `conversation`   | Text(8192)                | the talk as this agent heard it, what was said quoted (JSON strings) |
+| `text`           | Text(8192)                | everything it may see now, in the scenario's words                 |
+| `leader`         | Discrete(seats + 1)       | election: the leader's seat index; seats: none                     |
+| `candidates`     | MultiBinary(seats)        | election: who stands, a 0/1 mask in seat order                     |
+| `agendas`        | Text(8192)                | election: the candidates' agendas                                  |
+| `sanctionable`   | MultiBinary(seats)        | sanctions: whom this agent may fine now                            |
+| `fines_received` | Box(0, fine * (seats-1))  | sanctions: fines it received this month                            |
+| `sanction_costs` | Box(0, cost * (seats-1))  | sanctions: what it paid to fine this month                         |
+
+### Action keys
+
 Every step takes actions from all agents in ``env.agents``; only those with
-``observation["acting"] == 1`` are read, and only the keys their phase asks for. A bad
-action (missing key, out of range, unknown speaker) is clipped or replaced, recorded in
-``infos[agent]["invalid"]`` and as an ``invalid_action`` event, never silently dropped.
+``observation["acting"] == 1`` are read, and only the keys their phase asks for
+(``govsim.phases`` and each institution's ``keys``). ``action_space(agent)`` is a Dict of
+every key; each space (``envs/spaces.py``) is a Gymnasium space whose ``sample`` an RL
+policy knows (a one-element array, a seat index, a 0/1 mask) and whose ``contains``
+also holds what agents send: an ``int``, a seat's name, a list of names, any text.
 
-Observations are dicts (see ``observation_space``) with the numbers an agent may see,
-the public report and conversation as text, and ``text``: all of it in plain words.
-``infos`` carry the same in structured form (conversation as a list of turns, who is
-present, the date). ``drain_events()`` returns what happened since the last call, as
-run-log events; the env itself writes no files.
+| phase      | key                | space                | what an agent sends                                           |
+|------------|--------------------|----------------------|---------------------------------------------------------------|
+| harvest    | `harvest`          | Amount(0, capacity)  | how much to take; more than the stock is clipped to it         |
+| discussion | `utterance`        | Words(2000)          | what the speaker says                                          |
+| discussion | `end_conversation` | Flag()               | 1 or True: the talk ends after this utterance                  |
+| discussion | `next_speaker` | Seat(seats)      | a name in ``infos[agent]["names"]`` (or a seat index); unread at the end |
+| summary    | `summary`          | Words(2000)          | the scribe's summary of the talk                               |
+| summary    | `agreed_limit`     | Amount(-1, capacity) | the per-person limit agreed; -1: none                          |
+| reflection | `reflection`       | Words(2000)          | the agent's insights                                           |
+| agenda     | `agenda_limit`     | Amount(-1, capacity) | election, each candidate: the limit it would set; -1: none     |
+| agenda     | `agenda`           | Words(2000)          | election, each candidate: one sentence                         |
+| vote       | `vote`             | Seat(seats)          | election, everyone: a candidate's name (or seat index)         |
+| sanction   | `sanction`         | Seats(seats)         | sanctions, everyone: whom to fine, names (or a 0/1 mask); [] nobody |
 
-Use ``parallel_env(**config)`` for the parallel API, ``env(**config)`` for AEC; config
-keys are those of ``govsim.config.RunConfig`` (e.g. ``scenario="pasture"``,
-``experiment="universalization"``), or pass ``config=RunConfig(...)``.
+A bad action (missing key, out of range, a name it may not give, a value of another
+form) is clipped or replaced, recorded in ``infos[agent]["invalid"]`` and as an
+``invalid_action`` event, never silently dropped: ``envs/actions.py`` says how each
+value is read.
+
+### Info keys
+
+| key                | what it holds                                                                  |
+|--------------------|--------------------------------------------------------------------------------|
+| `phase`            | the phase's name (``Phase.label``)                                             |
+| `month`            | the month                                                                      |
+| `date`             | the date: harvest the month's 1st, the talk the day before its last, reflection its last |
+| `present`          | the agents present, in seat order                                              |
+| `summary`          | the last summary of the talk                                                   |
+| `speaker`          | who speaks in this discussion step (None outside the discussion)               |
+| `threshold`        | the sustainable threshold (only under ``universalization``)                    |
+| `conversation`     | the turns this agent heard: ``{"speaker", "text"}``                            |
+| `neighbours`       | the agents present it hears and may name (a network's neighbours; all others)  |
+| `names`            | whom it may name as the next speaker, in seat order from the one after it      |
+| `acting`           | whether this step reads its action                                             |
+| `invalid`          | what was wrong with its last action and what was used instead                  |
+| `leader`           | election: the leader's name or None                                            |
+| `candidates`       | election: who stands                                                           |
+| `agendas`          | election: ``{"candidate", "limit", "text"}`` of the last election              |
+| `term_end`         | election: the leader's term's last month, or None                              |
+| `announcement`     | election: at the harvest, the sentences on the leader and its limit            |
+| `sanctionable`     | sanctions: whom it may fine now                                                |
+| `sanction_catches` | sanctions: what each of them caught                                            |
+| `sanctions`        | sanctions: this month's fines, ``{"agent", "target", "cost", "fine"}``          |
+| `sanction_report`  | sanctions: the fines in words                                                  |
+| `sanction_cost`    | sanctions: what a fine costs the one who gives it                              |
+| `sanction_fine`    | sanctions: what a fine takes from the one fined                                |
+| `sanction_limit`   | sanctions: the limit in force this month (-1: none)                            |
+
+### Rewards
+
+A harvest step rewards each agent with what it caught; a sanction step with minus what
+it paid and was fined; every other step 0. An episode's return is the agent's gains.
+
+### Termination
+
+Every agent terminates at once when the run ends: after the harvest month in which the
+stock fell below the collapse threshold (``collapse_below``), or after the last month
+(``months``); ``env.agents`` is then empty. Never truncated. ``drain_events()`` returns
+what happened since the last call as run-log events (``govsim.events``); the env itself
+writes no files. ``state_dict()`` at a month's harvest and ``load_state_dict`` resume.
+
+### Arguments
+
+```python
+from envs import commons_v0
+
+env = commons_v0.parallel_env(scenario="fishery", experiment="default", months=12, seed=0,
+                              render_mode=None)        # or config=RunConfig(...)
+```
+
+Any ``RunConfig`` key, or ``config=RunConfig(...)``. Those the env reads:
+``scenario`` (fishery, pasture, pollution), ``experiment`` (a preset of
+``govsim/experiments.yaml``: universalization, no_communication, greedy_newcomer, ...),
+``seed``, ``months`` (12), ``agents`` / ``n_agents`` (5) / ``agent`` (the seats),
+``capacity`` (100), ``initial_stock`` (the capacity), ``collapse_below`` (5),
+``regeneration`` and ``allocation`` (``govsim.dynamics``), ``communication`` (True),
+``universalization`` (False), ``max_conversation_steps`` (10), ``network``
+(complete), ``institutions`` ([]) with ``election`` and ``sanctions``, ``profile``
+(paper) and ``improvements`` (``stock_left_report``, ``random_first_speaker``,
+``no_self_naming`` change the env). ``render_mode``: None, ``"ansi"`` (``render()``
+returns one line) or ``"human"`` (printed every step).
+
+### Version history
+
+The env has kept its name; what changed in v0, newest first (the same config and seed
+give the same events unless a line says otherwise):
+
+* v0, issue 15: the action spaces hold what agents send (seat names for
+  ``next_speaker`` and ``vote``, lists of names for ``sanction``, plain ints, any text);
+  samples are unchanged. This manual. No change in events.
+* v0, issue 14: institutions as phases of the month (election: AGENDA and VOTE;
+  sanctions: SANCTION), their keys, events and rewards. Configs without institutions
+  give the same events.
+* v0, issue 11: one documented rule for reading actions (``envs/actions.py``): floats
+  rounded down; NaN, bools and non-numbers refused; lone surrogates replaced; each an
+  ``invalid_action`` (``envs/fuzz.py`` checks it). What was said is quoted in the talk
+  (JSON string syntax), so it cannot pass for the mayor or an instruction. A speaker who
+  ends the talk names nobody (no ``invalid_action`` for a missing ``next_speaker``).
+* v0, issue 10: the paper profile, the reference's GovSim by default: the mayor's report
+  counted in the talk's 10 steps, the first seat speaks first, self-naming allowed, the
+  reference's calendar (``infos["date"]``); each deviation a named ``improvements`` key.
+* v0: communication networks (``network``): the talk follows the graph's edges.
+* v0: initial version: harvest, discussion, summary, reflection; scenarios as data.
 """
 
 from __future__ import annotations
