@@ -21,43 +21,17 @@ seat's name or index (default 0); overrides are ``RunConfig`` keys as for common
 seat's own configured type is not used (``human`` marks it in logs). The seat must sit
 from month 1.
 
-Observation (``observation_space``: commons_v0's, a ``Dict``)
+Spaces: commons_v0's (its docstring's tables of observation and action keys). Every
+step is the seat's turn (``acting`` is 1, 0 only at the end). Only the keys the phase
+reads are used; ``info["action_keys"]`` lists them, and the others may hold anything
+(an ``action_space.sample()`` is read as well). ``next_speaker`` and ``vote`` take a seat's
+name or its index, ``sanction`` names or a 0/1 mask. The discussion is asked only when it
+is this seat's turn, the summary only when it is the scribe. An action out of range or a
+name it may not give is clipped or replaced by commons_v0 and recorded:
+``info["invalid"]`` says how.
 
-===============  ==========================  ===================================================
-key              space                       meaning
-===============  ==========================  ===================================================
-phase            Discrete(len(Phase))        0 harvest, 1 discussion, 2 summary, 3 reflection,
-                                             4 done (``govsim.phases.Phase``)
-month            Discrete(months + 1)        the month (1-based)
-stock            Box(0, capacity, (1,))      the resource now
-wanted, caught   Box(0, capacity, (1,))      the seat's last request and catch
-agreed_limit     Box(-1, capacity, (1,))     the limit the talk agreed (-1: none)
-threshold        Box(-1, capacity, (1,))     the universalization hint (-1: not given)
-n_agents         Discrete(seats + 1)         seats present
-acting           Discrete(2)                 1 (a step is always the seat's turn), 0 at the end
-report           Text                        the mayor's report of catches
-conversation     Text                        the talk as this seat heard it
-text             Text                        everything the seat may see, in words
-===============  ==========================  ===================================================
-
-Action (``action_space``: commons_v0's ``Dict`` of every key). Only the keys the phase
-reads are used; ``info["action_keys"]`` lists them, and the others may hold anything:
-
-==========  ===========================================  =====================================
-phase       keys read                                    values
-==========  ===========================================  =====================================
-harvest     ``harvest``                                  Box(0, capacity): clipped to the stock
-discussion  ``utterance``, ``end_conversation``,         Text; Discrete(2); Discrete(seats):
-            ``next_speaker``                             a seat index among ``info["names"]``
-summary     ``summary``, ``agreed_limit``                Text; Box(-1, capacity), -1: none
-reflection  ``reflection``                               Text
-==========  ===========================================  =====================================
-
-The discussion is asked only when it is this seat's turn, the summary only when it is the
-scribe (the first seat present). An action out of range or a name it may not give is
-clipped or replaced by commons_v0 and recorded: ``info["invalid"]`` says how.
-
-Reward: the seat's catch in the harvest its action joined. ``terminated`` when the run
+Reward: the seat's commons_v0 rewards from its action until its next turn: its catch in
+the harvest its action joined (with sanctions, less what it paid and was fined). ``terminated`` when the run
 ends (the last month, or the resource collapsed); never truncated. ``info`` is
 commons_v0's info of the seat (phase, month, date, present, conversation turns,
 neighbours, names it may give, summary, invalid) plus ``action_keys``.
