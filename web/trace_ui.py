@@ -19,8 +19,7 @@ import streamlit as st
 from web import data, decisions, ui
 from web.decisions import Ask, Trace, Traces
 
-ISSUE_LABELS = {"parse_failure": "parse failure", "fallback": "fallback", "invalid_action": "invalid action",
-                "agent_error": "agent error"}
+ISSUE_LABELS = {kind: kind.replace("_", " ") for kind in data.ISSUE_TYPES}  # parse_failure: "parse failure"
 
 
 def lazy(label: str, key: str, body: Callable[[], None], **options: Any) -> None:
