@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from govsim import config
 from govsim.dynamics import Commons, Regeneration, allocate, sustainability_threshold
 
 
@@ -49,3 +51,15 @@ def test_commons_collapse_and_clipping():
     commons = Commons()
     caught = commons.harvest([200, -3], "stochastic", np.random.default_rng(0))
     assert caught == [100, 0] and commons.stock == 0 and commons.collapsed
+
+
+def test_the_run_configs_regeneration_is_the_rule_the_commons_uses():
+    cfg = config.resolve(overrides={"regeneration.rule": "logistic", "regeneration.rate": 0.5})
+    assert isinstance(cfg.regeneration, Regeneration) and cfg.regeneration.next_stock(50, 100) == 62
+    assert cfg.dump()["regeneration"] == {"rule": "logistic", "factor": 2.0, "rate": 0.5, "low": 1.0, "high": 3.0}
+    with pytest.raises(config.ConfigError, match=r"^config: regeneration.factor: Input should be greater than 0 \(got 0\)$"):
+        config.resolve(overrides={"regeneration.factor": 0})
+    with pytest.raises(config.ConfigError, match=r"unknown key 'regeneration.fator'; allowed here: factor, high, low, rate"):
+        config.resolve(overrides={"regeneration.fator": 3})
+    with pytest.raises(ValidationError):
+        Regeneration(rule="exponential")

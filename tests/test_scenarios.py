@@ -77,3 +77,16 @@ def test_unreadable_scenario_files_are_one_line(tmp_path, make, problem):
     make(path)
     with pytest.raises(scenarios.ScenarioError, match=problem):
         scenarios.load(str(path))
+
+
+def test_every_template_check_words_its_error_the_same_way(tmp_path):
+    from agents.generative import templates
+    from govsim import templating
+
+    with pytest.raises(templating.TemplateError) as caught:
+        templating.check("{stok} {unit}", "sentences.x", {"stock"}, {"unit"})
+    assert str(caught.value) == "sentences.x: unknown field(s) ['stok']; allowed: ['stock'] and the scenario's vocabulary"
+    fishery = scenarios.load("fishery")
+    bad = fishery.model_copy(update={"prompts": {**fishery.prompts, "harvest": "{stok} {unit}"}})
+    with pytest.raises(ValueError, match=r"^scenario 'fishery': prompts.harvest: unknown field\(s\) \['stok'\]; allowed: \["):
+        templates.check(bad)
