@@ -184,7 +184,7 @@ def test_sampling_comes_from_the_config():
 
 
 def rate(agent, kind, text, month=1, always_relevant=False):
-    return asyncio.run(importance.rate(context(agent, month=month).on(Note(kind, text, always_relevant=always_relevant))))
+    return asyncio.run(importance.rate(context(agent, month=month), Note(kind, text, always_relevant=always_relevant)))
 
 
 def test_importance_is_a_choice_of_1_to_10_from_the_first_attempt():

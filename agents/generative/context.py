@@ -1,8 +1,9 @@
 """What every component of the generative agent is given: the ``Context`` of one step.
 
 A component is anything of the shape ``async (ctx: Context) -> part`` (``Component``):
-a decision returns its part of the action, an observer the notes to store, the
-importance rating a number. The context holds
+a decision returns its part of the action, an observer the notes to store. (The mind's
+importance rating, ``importance.rate(ctx, note)``, takes the context and the note it
+rates.) The context holds
 
 - ``asker``: the way to the model (``asking.Asker``: sampling, retries, failure events);
 - ``prompts``: the scenario's templates and the system text (``templates.Prompts``);
@@ -10,8 +11,7 @@ importance rating a number. The context holds
 - ``mind``: the memory stream, through ``ctx.recall(focus)`` (what comes to mind, the
   same ``Recalled`` for every decision) and ``ctx.remember(notes)``;
 - ``moment``: the step as the env shows it (``Moment``: observation, info, and what is
-  read of them: month, phase, date, who is present, the talk so far);
-- ``note``: the memory being rated, for ``importance`` only (``ctx.on(note)``).
+  read of them: month, phase, date, who is present, the talk so far).
 
 A context is frozen: a component never changes what another one sees.
 """
@@ -19,7 +19,7 @@ A context is frozen: a component never changes what another one sees.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -98,7 +98,6 @@ class Context:
     params: GenerativeParams
     mind: Mind
     moment: Moment
-    note: Note | None = None
 
     @property
     def name(self) -> str:
@@ -120,7 +119,3 @@ class Context:
     async def remember(self, notes: Sequence[Note]) -> None:
         """Rate, embed and store the notes, in order (``mind.Mind.remember``)."""
         await self.mind.remember(self, notes)
-
-    def on(self, note: Note) -> Context:
-        """This context about ``note`` (what ``importance`` rates)."""
-        return replace(self, note=note)

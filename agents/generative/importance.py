@@ -13,7 +13,9 @@ Fallback when no attempt parses: ``DEFAULT`` (5, the reference's default), repor
 ``fallback`` event; the reference takes it silently. A seat may fix the rating instead
 (``params.importance: N``), which saves one model call per memory.
 
-A component (``context``): ``rate(ctx)`` rates ``ctx.note`` (``ctx.on(note)``).
+Not a decision but the mind's helper (``mind.Mind.remember`` rates every note it stores):
+``rate(ctx, note)`` takes the step's ``Context`` for the model, the prompts and the params,
+and the note it rates.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import re
 from typing import TYPE_CHECKING
 
 from agents.generative.asking import chat, prefilled
-from agents.generative.memory import ALWAYS_IMPORTANCE
+from agents.generative.memory import ALWAYS_IMPORTANCE, Note
 from govsim.llm.base import Constraint
 
 if TYPE_CHECKING:
@@ -48,9 +50,8 @@ def parse_rating(text: str) -> int | None:
     return value if 1 <= value <= 10 else None
 
 
-async def rate(ctx: Context) -> float:
-    """The importance of ``ctx.note``: 10 when always relevant, the seat's fixed rating, or the model's."""
-    note = ctx.note
+async def rate(ctx: Context, note: Note) -> float:
+    """The importance of ``note``: 10 when always relevant, the seat's fixed rating, or the model's."""
     if note.always_relevant:
         return ALWAYS_IMPORTANCE
     if ctx.params.importance is not None:

@@ -83,7 +83,7 @@ class Mind:
         if not notes:
             return
         ratings, vectors = await asyncio.gather(
-            asyncio.gather(*(importance.rate(ctx.on(n)) for n in notes)), self.embedder.embed([n.text for n in notes])
+            asyncio.gather(*(importance.rate(ctx, n) for n in notes)), self.embedder.embed([n.text for n in notes])
         )
         for note, rating, vector in zip(notes, ratings, vectors):
             memory = self.memory.add(
