@@ -201,7 +201,8 @@ def test_running_out_of_files_mid_run_is_one_line():
     from govsim.cli import _os_problem
 
     line = _os_problem(OSError(24, "Too many open files", "runs/x/events.jsonl"), "run fewer seeds at once")
-    assert line == "runs/x/events.jsonl: too many open files: raise the limit (ulimit -n) or run fewer seeds at once; run again to resume"
+    assert line == ("runs/x/events.jsonl: too many open files: raise the limit (ulimit -n) or run fewer seeds at once; "
+                    "run again to resume")
 
 
 # ------------------------------------------------------------------------------ env actions

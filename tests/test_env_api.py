@@ -74,7 +74,7 @@ def test_newcomer_joins_through_env_agents_in_month_4():
     env = commons_v0.parallel_env(experiment="greedy_newcomer", communication=False)
     env.reset(seed=0)
     assert env.agents == ["John", "Kate", "Jack", "Emma"]
-    for month in (1, 2, 3):
+    for _ in range(3):  # months 1 to 3
         env.step({a: {"harvest": 2} for a in env.agents})
         env.step({a: {"reflection": ""} for a in env.agents})
     assert env.agents == ["John", "Kate", "Jack", "Emma", "Luke"] and env.month == 4

@@ -127,7 +127,8 @@ def test_agents_hear_only_their_neighbours():
     _, _, _, _, infos = env.step({a: {"harvest": 5} for a in env.agents})
     speaker = infos["John"]["speaker"]
     nxt = infos[speaker]["neighbours"][0]
-    observations, _, _, _, infos = env.step({speaker: {"utterance": "hello", "next_speaker": NAMES.index(nxt), "end_conversation": 0}})
+    turn = {"utterance": "hello", "next_speaker": NAMES.index(nxt), "end_conversation": 0}
+    observations, _, _, _, infos = env.step({speaker: turn})
     ring = network.build("ring", NAMES)
     for agent in NAMES:
         heard = [t["speaker"] for t in infos[agent]["conversation"]]
