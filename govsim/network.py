@@ -30,6 +30,7 @@ from typing import Any
 import networkx as nx
 
 from govsim.config import ConfigError, RunConfig
+from govsim.phases import NO_LIMIT
 
 KINDS = ("complete", "ring", "star", "small_world", "random")
 _PARAMS = {"complete": set(), "ring": set(), "star": {"center"}, "small_world": {"k", "p", "seed"}, "random": {"p", "seed"}}
@@ -210,7 +211,7 @@ def conversation_graph(events: Iterable[dict[str, Any]]) -> nx.DiGraph:
         elif kind == "utterance":
             _add_utterance(graph, event)
             said[event.get("month", 0)].append(event)
-        elif kind == "summary" and int(event.get("agreed_limit", -1)) >= 0:
+        elif kind == "summary" and int(event.get("agreed_limit", NO_LIMIT)) >= 0:
             graph.graph["agreed_limits"][event.get("month", 0)] = int(event["agreed_limit"])
     for node in graph.nodes:
         graph.nodes[node].setdefault("utterances", 0)
