@@ -17,6 +17,7 @@ from agents.generative.summarize import one_sentence, parse_limit
 from agents.generative.templates import FIELDS, Prompts, check
 from govsim import scenarios
 from govsim.config import resolve
+from govsim.institutions.election import listing
 from govsim.llm.base import Constraint
 from govsim.llm.fake import FakeLLM
 from govsim.phases import (
@@ -94,7 +95,7 @@ def test_the_talk_parsers():
     assert converse.clean_utterance('  "Let us take 10 each."  ') == "Let us take 10 each."
     assert converse.parse_yes_no(" Yes") is True and converse.parse_yes_no("no.") is False
     assert converse.parse_yes_no("maybe yes") is None  # the continuation must start with it
-    assert converse.listing(["A", "B", "C"]) == "A, B, and C" and converse.listing(["A", "B"]) == "A and B"
+    assert listing(["A", "B", "C"]) == "A, B, and C" and listing(["A", "B"]) == "A and B"  # the present, as the talk names them
 
 
 def test_the_minutes_parsers():

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agents.generative.asking import chat, prefilled
+from govsim.institutions.election import listing
 from govsim.llm.base import Constraint
 from govsim.phases import END_CONVERSATION, NEXT_SPEAKER, UTTERANCE
 
@@ -87,11 +88,3 @@ async def decide(ctx: Context) -> dict[str, str | int]:
     if chosen.value is None:
         asker.fallback("converse_next", names[0], "no name offered in the reply; the first one speaks", month)
     return {UTTERANCE: utterance, END_CONVERSATION: 0, NEXT_SPEAKER: chosen.value or names[0]}
-
-
-def listing(names: Sequence[str]) -> str:
-    """'A', 'A and B', 'A, B, and C'."""
-    names = list(names)
-    if len(names) < 3:
-        return " and ".join(names)
-    return ", ".join(names[:-1]) + ", and " + names[-1]
