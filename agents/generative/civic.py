@@ -35,15 +35,10 @@ class Civic:
         if info["month"] != self.month:
             self.month, self.announced, self.fines_told = info["month"], False, False
         times, notes = ctx.moment.times, []
-
-        def event(lines: list[str], created) -> None:
-            notes.append(Note("event", " ".join(lines), always_relevant=True, created=created, expiry=times.end,
-                              source="observation"))
-
         if info.get("announcement") and not self.announced:
             self.announced = True
-            event(info["announcement"], times.harvest)
+            notes.append(Note.observed(" ".join(info["announcement"]), times.harvest, times.end))
         if info.get("sanction_report") and not self.fines_told:
             self.fines_told = True
-            event(info["sanction_report"], times.catch_report)
+            notes.append(Note.observed(" ".join(info["sanction_report"]), times.catch_report, times.end))
         return notes

@@ -86,6 +86,11 @@ class Note:
     expiry: datetime | None = None
     source: str = "agent"
 
+    @classmethod
+    def observed(cls, text: str, created: datetime, expiry: datetime) -> Note:
+        """What the env showed the agent (``perceive``, ``civic``): an always-relevant event."""
+        return cls("event", text, always_relevant=True, created=created, expiry=expiry, source="observation")
+
 
 @dataclass
 class Memory:

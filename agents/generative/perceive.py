@@ -61,7 +61,7 @@ class Perception:
         notes: list[Note] = []
 
         def event(text: str, created) -> None:
-            notes.append(Note("event", text, always_relevant=True, created=created, expiry=times.end, source="observation"))
+            notes.append(Note.observed(text, created, times.end))
 
         if moment.phase in self.before_harvest:
             return notes
