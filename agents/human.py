@@ -16,6 +16,10 @@ discussion     ``utterance`` (not empty), ``end_conversation`` (yes/no), ``next_
                (one of ``info["names"]``; not asked when the talk ends)
 summary        ``summary`` (not empty), ``agreed_limit`` (0 to capacity, or "none")
 reflection     ``reflection`` (may be empty: the seat may say nothing)
+agenda         ``agenda_limit`` (0 to capacity, or "none"), ``agenda`` (not empty)
+vote           ``vote`` (one of the candidates who stated an agenda; none stand: not asked)
+sanction       ``sanction`` (none, one or more of ``info["sanctionable"]``, comma-separated;
+               nobody to fine: not asked, nobody fined)
 =============  ===========================================================================
 
 Channels (``params.channel``):
@@ -49,6 +53,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from agents.base import Agent, AgentContext
 from agents.params import AgentParams
+from govsim import institutions
+from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE, listing
+from govsim.institutions.sanctions import SANCTION, amount_text
 from govsim.phases import (
     AGREED_LIMIT,
     END_CONVERSATION,
@@ -65,6 +72,7 @@ from govsim.runlog import write_json_atomic
 MAX_TEXT = 2000  # characters of an utterance, summary or reflection (commons_v0 cuts longer ones)
 NO_LIMIT_WORDS = ("none", "no limit", "n/a", "-1")
 YES, NO = ("y", "yes", "true", "1"), ("n", "no", "false", "0")
+NOBODY = ("none", "nobody", "no one", "-")
 QUIT = "/quit"
 
 # The action keys each phase reads, in the order they are asked.
@@ -74,6 +82,7 @@ PHASE_KEYS: dict[Phase, tuple[str, ...]] = {
     Phase.SUMMARY: (SUMMARY, AGREED_LIMIT),
     Phase.REFLECTION: (REFLECTION,),
     Phase.DONE: (),
+    **institutions.phase_keys(),
 }
 
 
@@ -94,13 +103,13 @@ class Field(_Model):
     """One action key the phase asks for, and how an answer to it is read."""
 
     key: str
-    kind: Literal["amount", "text", "flag", "name"]
+    kind: Literal["amount", "text", "flag", "name", "names"]
     label: str
     low: int = 0
     high: int = 0
     no_limit: bool = False  # an amount that may be "none" (NO_LIMIT)
     optional: bool = False  # a text that may be empty
-    choices: list[str] = []  # the names a "name" field takes
+    choices: list[str] = []  # the names a "name" or "names" field takes
     unless: str | None = None  # a flag's key: when it is yes, this field is not asked
 
     def hint(self) -> str:
@@ -109,8 +118,9 @@ class Field(_Model):
             return f"{self.low}-{self.high}" + (", or none" if self.no_limit else "")
         if self.kind == "flag":
             return "y/n"
-        if self.kind == "name":
-            return ", ".join(f"{i}: {n}" for i, n in enumerate(self.choices, start=1))
+        if self.kind in ("name", "names"):
+            numbered = ", ".join(f"{i}: {n}" for i, n in enumerate(self.choices, start=1))
+            return numbered + ("; several comma-separated, Enter for nobody" if self.kind == "names" else "")
         return "Enter to say nothing" if self.optional else f"at most {MAX_TEXT} characters"
 
     def read(self, raw: Any) -> Any:
@@ -159,7 +169,7 @@ class Field(_Model):
     def _read_name(self, raw: Any) -> str:
         takes = "; choose one of " + ", ".join(self.choices)
         if raw is None or raw == "":
-            raise Invalid(f"{self.key}: name who speaks next{takes}")
+            raise Invalid(f"{self.key}: name {self.label.rstrip('?')}{takes}")
         if isinstance(raw, str):
             for name in self.choices:
                 if raw.lower() == name.lower():
@@ -167,6 +177,16 @@ class Field(_Model):
             if raw.isdecimal() and 1 <= int(raw) <= len(self.choices):
                 return self.choices[int(raw) - 1]
         raise Invalid(f"{self.key}: {raw!r:.40} is not someone you may name{takes}")
+
+    def _read_names(self, raw: Any) -> list[str]:
+        """None, one or several of ``choices`` (names or their numbers, comma-separated, or a list), each once."""
+        if raw is None or raw == "" or (isinstance(raw, str) and raw.lower() in NOBODY):
+            return []
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list):
+            raise Invalid(f"{self.key}: give names, not a {type(raw).__name__}; choose from " + ", ".join(self.choices))
+        names = [self._read_name(item.strip() if isinstance(item, str) else item) for item in items if item != ""]
+        return list(dict.fromkeys(names))
 
 
 class Turn(_Model):
@@ -236,7 +256,8 @@ def read_answer(fields: list[Field], values: Mapping[str, Any]) -> dict[str, Any
 
 
 def questions(ctx: AgentContext, observation: Mapping[str, Any], info: Mapping[str, Any]) -> tuple[str, list[Field]]:
-    """The phase's question and its fields, in the scenario's words."""
+    """The phase's question and its fields, in the scenario's words; no fields when there is
+    nothing to ask (a vote where nobody stands, a sanction where nobody may be fined)."""
     v = ctx.scenario.vocabulary
     phase = Phase(int(observation["phase"]))
     if phase == Phase.HARVEST:
@@ -269,6 +290,29 @@ def questions(ctx: AgentContext, observation: Mapping[str, Any], info: Mapping[s
         return (
             "The month is over. What did you learn from it? (You may say nothing.)",
             [Field(key=REFLECTION, kind="text", label="your reflection", optional=True)],
+        )
+    if phase == Phase.AGENDA:
+        return (
+            f"You stand in the election of the {v.harvesters}: name the per-person limit you would set "
+            "(none if you would set none) and say in one sentence why they should vote for you.",
+            [
+                Field(key=AGENDA_LIMIT, kind="amount", label=f"your limit ({v.unit} per {v.harvester})", low=0,
+                      high=ctx.config.capacity, no_limit=True),
+                Field(key=AGENDA, kind="text", label="your sentence to the voters"),
+            ],
+        )
+    if phase == Phase.VOTE:
+        candidates = [a["candidate"] for a in info["agendas"]]
+        fields = [Field(key=VOTE, kind="name", label="whom you vote for", choices=candidates)] if candidates else []
+        return f"Vote for one of the candidates: {listing(candidates)}.", fields
+    if phase == Phase.SANCTION:
+        catches = dict(info["sanction_catches"])
+        caught = "; ".join(f"{name} caught {amount} {v.unit}" for name, amount in catches.items())
+        return (
+            f"{caught}: over the limit of {info['sanction_limit']}. Each fine costs you "
+            f"{amount_text(info['sanction_cost'])} and takes {amount_text(info['sanction_fine'])} from the one fined. "
+            "Whom do you fine?",
+            [Field(key=SANCTION, kind="names", label="whom you fine", choices=list(catches))] if catches else [],
         )
     raise RuntimeError(f"the human seat has no question for phase {phase.label!r}")
 
@@ -481,6 +525,9 @@ class HumanAgent(Agent):
             self.channel.show(view)
             return {}
         question, fields = questions(self.ctx, observation, info)
+        if not fields:  # nobody stands (the env records the missing vote), nobody to fine
+            self.channel.show(view)
+            return {SANCTION: []} if Phase(int(observation["phase"])) == Phase.SANCTION else {}
         error = None
         while True:
             request = Request(id=uuid.uuid4().hex[:12], view=view, question=question, fields=fields, error=error)

@@ -180,6 +180,85 @@ def test_the_talk_can_be_ended_and_no_limit_agreed(fake_channel, tmp_path):
     assert result.summary["counters"]["invalid_actions"] == 0
 
 
+CIVIC = "human,greedy,sustainable*3"  # Kate, greedy, takes the stock: the one seen over the limit
+
+
+def civic_config(society: str = CIVIC):
+    return config(months=1, agents=society, institutions=["election", "sanctions"])
+
+
+def civic(request: human.Request) -> dict[str, Any]:
+    """The steady person who stands with a limit of 10, votes for itself and fines all it may."""
+    phase = request.view.phase
+    if phase == "agenda":
+        return {"agenda_limit": "10", "agenda": "Ten tons each, and fines for the greedy."}
+    if phase == "vote":
+        return {"vote": "1"}  # the first candidate, by its number: John
+    if phase == "sanction":
+        return {"sanction": ", ".join(request.fields[0].choices)}
+    return steady(request)
+
+
+def test_a_person_stands_votes_and_fines_in_the_institutions_phases(fake_channel, tmp_path):
+    channel = fake_channel(civic)
+    result = runner.run(civic_config(), tmp_path / "run")
+    assert result.summary["counters"]["invalid_actions"] == result.summary["counters"]["agent_errors"] == 0
+    assert [r.view.phase for r in channel.requests][:4] == ["agenda", "vote", "harvest", "sanction"]
+    agenda, vote, _, sanction = channel.requests[:4]
+    assert [(f.key, f.kind, f.no_limit) for f in agenda.fields] == [("agenda_limit", "amount", True),
+                                                                    ("agenda", "text", False)]
+    assert vote.fields[0].choices == ["John", "Kate", "Jack", "Emma", "Luke"] and "Kate" in vote.question
+    assert sanction.fields[0].choices == ["Kate"] and "Kate caught 60 tons" in sanction.question
+    (stood,) = events_of(tmp_path / "run", "agenda", "John")
+    assert (stood["limit"], stood["text"]) == (10, "Ten tons each, and fines for the greedy.")
+    assert events_of(tmp_path / "run", "vote", "John")[0]["candidate"] == "John"
+    assert [e["target"] for e in events_of(tmp_path / "run", "sanction", "John")] == ["Kate"]
+
+
+def test_with_nobody_to_fine_the_seat_is_not_asked_and_fines_nobody(fake_channel, tmp_path):
+    channel = fake_channel(civic)
+    result = runner.run(civic_config(SOCIETY), tmp_path / "run")
+    assert "sanction" not in [r.view.phase for r in channel.requests]
+    (done,) = events_of(tmp_path / "run", "sanctions_done")
+    assert done["given"]["John"] == [] and result.summary["counters"]["invalid_actions"] == 0
+
+
+CIVIC_BAD = [
+    ("agenda", {"agenda_limit": "many", "agenda": "Ten."}, "agenda_limit: 'many' is not a whole number"),
+    ("agenda", {"agenda_limit": "10", "agenda": ""}, "agenda: say something"),
+    ("vote", {"vote": "Zoe"}, "vote: 'Zoe' is not someone you may name; choose one of John, Kate, Jack, Emma, Luke"),
+    ("vote", {"vote": ""}, "vote: name whom you vote for; choose one of"),
+    ("vote", {"vote": "9"}, "vote: '9' is not someone you may name"),
+    ("sanction", {"sanction": "Kate, John"}, "sanction: 'John' is not someone you may name; choose one of Kate"),
+    ("sanction", {"sanction": 3}, "sanction: give names, not a int; choose from Kate"),
+]
+
+
+@pytest.mark.parametrize("phase,bad,reason", CIVIC_BAD, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(CIVIC_BAD)])
+def test_a_bad_answer_in_an_institutions_phase_is_asked_again(fake_channel, tmp_path, phase, bad, reason):
+    answered: set[str] = set()
+
+    def once_bad(request: human.Request) -> dict[str, Any]:
+        if request.view.phase == phase and phase not in answered:
+            answered.add(phase)
+            return bad
+        return civic(request)
+
+    channel = fake_channel(once_bad)
+    result = runner.run(civic_config(), tmp_path / "run")
+    asked = [r for r in channel.requests if r.view.phase == phase]
+    assert len(asked) == 2 and asked[1].error.startswith(reason), [r.error for r in asked]
+    assert "\n" not in asked[1].error
+    assert result.summary["counters"]["invalid_actions"] == result.summary["counters"]["agent_errors"] == 0
+
+
+def test_a_names_field_reads_none_one_or_several():
+    field = human.Field(key="sanction", kind="names", label="whom you fine", choices=["Kate", "Jack"])
+    assert [field.read(raw) for raw in ("", "none", "kate", "2, Kate", "Kate,,Kate", ["Jack"])] == [
+        [], [], ["Kate"], ["Jack", "Kate"], ["Kate"], ["Jack"]]
+    assert field.hint() == "1: Kate, 2: Jack; several comma-separated, Enter for nobody"
+
+
 def test_the_seat_checks_its_params_when_built(tmp_path):
     from govsim import preflight
     from govsim.config import ConfigError
