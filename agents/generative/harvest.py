@@ -34,17 +34,9 @@ if TYPE_CHECKING:
 
 MARKERS = ("Answer:", "So, the answer is:", "**Answer**:")  # the reference's stops for the reasoning
 ANSWER_PREFIX = "Answer: "
-FINAL_ANSWER = re.compile(r"^\W*(?:answer|so,? the answer is)\W*:\s*\**\s*\$?\s*(\d+)", re.IGNORECASE | re.MULTILINE)
 LEADING_NUMBER = re.compile(r"\s*(\d+)")
 NO_REQUEST = "no request"
 AMOUNT_TOKENS = 4  # room for the digits of any amount up to the capacity
-
-
-def parse_amount(text: str) -> int | None:
-    """The amount of a whole reply's own final answer line ('Answer: N', 'So, the answer is: N',
-    '**Answer**: N'): the last such line that starts a line, never a number quoted mid-line."""
-    found = FINAL_ANSWER.findall(text)
-    return int(found[-1]) if found else None
 
 
 def parse_number(text: str) -> int | None:
@@ -55,11 +47,6 @@ def parse_number(text: str) -> int | None:
 
 def digits_constraint(capacity: int) -> Constraint:
     return Constraint(regex=rf"(0|[1-9][0-9]{{0,{len(str(capacity)) - 1}}})")
-
-
-def answer_constraint(capacity: int, unit: str) -> Constraint:
-    """A whole answer line, 'Answer: N <unit>.' (for callers that ask for one reply)."""
-    return Constraint(regex=rf"Answer: {digits_constraint(capacity).regex} {re.escape(unit)}\.")
 
 
 async def decide(ctx: Context) -> dict[str, int]:
