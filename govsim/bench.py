@@ -39,6 +39,7 @@ from typing import Any
 from govsim.config import DEFAULT_NAMES, LLMConfig, RunConfig, resolve
 from govsim.llm.base import LLM, Completion, Constraint, ForwardingLLM, Request, Sampling
 from govsim.llm.pool import LLMPool, make_llm
+from govsim.phases import Purpose
 from govsim.runlog import read_run
 
 TARGETS = {"batched_vs_sequential": 5.0, "end_to_end_vs_raw": 0.70, "outside_engine_share": 0.10}
@@ -90,19 +91,19 @@ def _scripted_fake(max_tokens: int) -> LLM:
     from govsim.llm.fake import FakeLLM
 
     replies = {
-        "harvest": "Answer: 10 tons.",
-        "importance": "Rating: 4",
-        "converse": "Response: Let us keep to 10 each.\nConversation conclusion by me: no\nNext speaker: {next}",
-        "summarize": "Summary: Everyone agreed to take 10.\nLimit: 10",
-        "reflect": "Taking 10 each keeps the lake full (because of 1, 2)",
+        Purpose.HARVEST: "Answer: 10 tons.",
+        Purpose.IMPORTANCE: "Rating: 4",
+        Purpose.CONVERSE: "Response: Let us keep to 10 each.\nConversation conclusion by me: no\nNext speaker: {next}",
+        Purpose.SUMMARIZE: "Summary: Everyone agreed to take 10.\nLimit: 10",
+        Purpose.REFLECT: "Taking 10 each keeps the lake full (because of 1, 2)",
     }
 
     def reply(request: Request) -> str:
         purpose = request.tag_dict.get("purpose", "")
         text = replies.get(purpose, "no")
-        if purpose == "converse":  # John and Kate hand the word to each other
+        if purpose == Purpose.CONVERSE:  # John and Kate hand the word to each other
             text = text.format(next="Kate" if request.tag_dict.get("agent") == "John" else "John")
-        if request.constraint is not None or purpose == "importance":
+        if request.constraint is not None or purpose == Purpose.IMPORTANCE:
             return text
         return text + " ok" * max(0, max_tokens - len(text.split()))
 

@@ -70,8 +70,9 @@ NO_LIMIT = -1
 
 class Purpose:
     """The ``purpose`` tag of each kind of LLM call the generative agent makes, as run logs
-    record it: the agent asks with these, the dashboard's decision traces and Re-ReST's
-    reading of harvest decisions find the calls by them. Plain strings, as logged."""
+    record it (``llm_call``, ``parse_failure`` and ``fallback`` events): the agent asks with
+    these, the dashboard's decision traces and Re-ReST's reading of harvest decisions find
+    the calls by them. Plain strings, as logged; the templates of most calls share the name."""
 
     HARVEST = "harvest"  # the harvest's reasoning, up to 'Answer:'
     HARVEST_AMOUNT = "harvest_amount"  # the amount, continuing after 'Answer: '
@@ -85,5 +86,7 @@ class Purpose:
     THINK_MEMORIZE = "think_memorize"  # what to remember of the talk
     IMPORTANCE = "importance"  # a memory's importance rating
     AGENDA = "agenda"  # election: a candidate's agenda
+    AGENDA_LIMIT = "agenda_limit"  # election: the limit it would set, continuing after 'Limit: '
     VOTE = "vote"  # election: the vote
     SANCTION = "sanction"  # sanctions: whether to fine one agent
+    EMBEDDER = "embedder"  # not a call: the fallback to the hash embedder when MiniLM is missing

@@ -20,6 +20,7 @@ from agents.generative.asking import chat, prefilled
 from agents.generative.converse import clean_utterance
 from agents.generative.summarize import ask_limit
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, listing
+from govsim.phases import Purpose
 
 if TYPE_CHECKING:
     from agents.generative.context import Context
@@ -39,13 +40,13 @@ async def decide(ctx: Context) -> dict[str, int | str]:
                        candidates=listing(list(ctx.moment.info["candidates"]))),
     )
     said = await asker.ask(
-        "agenda", prefilled(messages, AGENDA_PREFIX), first_line, month=month, stop=("\n\n", LIMIT_PREFIX.strip())
+        Purpose.AGENDA, prefilled(messages, AGENDA_PREFIX), first_line, month=month, stop=("\n\n", LIMIT_PREFIX.strip())
     )
     if said.value is None:
-        asker.fallback("agenda", "", "no sentence after 'Agenda: '; the agenda has none", month)
+        asker.fallback(Purpose.AGENDA, "", "no sentence after 'Agenda: '; the agenda has none", month)
     sentence = said.value or ""
     limit = await ask_limit(
-        asker, "agenda_limit", prefilled(messages, f"{AGENDA_PREFIX}{sentence}\n{LIMIT_PREFIX}"),
+        asker, Purpose.AGENDA_LIMIT, prefilled(messages, f"{AGENDA_PREFIX}{sentence}\n{LIMIT_PREFIX}"),
         prompts.config.capacity, month, "no number or N/A after 'Limit: '; the agenda proposes no limit",
     )
     return {AGENDA_LIMIT: limit, AGENDA: sentence}

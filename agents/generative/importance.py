@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from agents.generative.asking import chat, prefilled
 from agents.generative.memory import ALWAYS_IMPORTANCE, Note
 from govsim.llm.base import Constraint
+from govsim.phases import Purpose
 
 if TYPE_CHECKING:
     from agents.generative.context import Context
@@ -58,7 +59,7 @@ async def rate(ctx: Context, note: Note) -> float:
         return float(ctx.params.importance)
     user = ctx.prompts.render(f"importance_{note.kind}", name=ctx.name, memory=note.text)
     reply = await ctx.asker.ask(
-        "importance",
+        Purpose.IMPORTANCE,
         prefilled(chat(ctx.system, user), ctx.prompts.render("importance_answer")),
         parse_rating,
         month=ctx.month,
@@ -67,6 +68,6 @@ async def rate(ctx: Context, note: Note) -> float:
         max_tokens=MAX_TOKENS,
     )
     if reply.value is None:
-        ctx.asker.fallback("importance", DEFAULT, "no rating 1-10 in the reply", ctx.month)
+        ctx.asker.fallback(Purpose.IMPORTANCE, DEFAULT, "no rating 1-10 in the reply", ctx.month)
         return float(DEFAULT)
     return float(reply.value)

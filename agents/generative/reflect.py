@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from agents.generative.asking import chat, continued
 from agents.generative.memory import Memory, Note
 from govsim.llm.base import Constraint, Message
-from govsim.phases import NO_LIMIT, REFLECTION
+from govsim.phases import NO_LIMIT, REFLECTION, Purpose
 
 if TYPE_CHECKING:
     from agents.generative.context import Context
@@ -46,7 +46,7 @@ CITED = re.compile(r"^\W*(.*\S)\s*$", re.M)
 CITATION = re.compile(r"\(\s*because of\s*([^)]*)\)?", re.I)
 MAX_INSIGHT_CHARS = 300
 CONSTRAINED_CHARS = 200  # an insight a retry's regex allows, so a full list fits max_tokens
-THOUGHTS = ("think_plan", "think_memorize")
+THOUGHTS = (Purpose.THINK_PLAN, Purpose.THINK_MEMORIZE)  # each also names its template
 SENTENCE = Constraint(regex=rf"[^\n.]{{5,{CONSTRAINED_CHARS}}}\.")
 MAX_SENTENCE_TOKENS = 100
 
@@ -95,7 +95,7 @@ async def insights(ctx: Context, recalled: Recalled) -> list[Insight]:
     prompts = ctx.prompts
     messages: list[Message] = chat(ctx.system, prompts.render("reflect", name=ctx.name, memories=recalled.text))
     reply = await ctx.asker.ask(
-        "reflect",
+        Purpose.REFLECT,
         messages,
         lambda text: parse_insights(text, memories, most),
         month=ctx.month,
@@ -103,7 +103,7 @@ async def insights(ctx: Context, recalled: Recalled) -> list[Insight]:
         follow_up=lambda text: continued(messages, text, prompts.render("reflect_retry")),
     )
     if reply.value is None:
-        ctx.asker.fallback("reflect", [], "no insight in the reply; none this month", ctx.month)
+        ctx.asker.fallback(Purpose.REFLECT, [], "no insight in the reply; none this month", ctx.month)
         return []
     return reply.value
 

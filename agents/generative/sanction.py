@@ -17,6 +17,7 @@ from agents.generative.asking import chat, prefilled
 from agents.generative.converse import MAX_CHOICE_TOKENS, YES_NO, parse_yes_no
 from govsim.institutions.sanctions import SANCTION, amount_text
 from govsim.llm.base import Constraint
+from govsim.phases import Purpose
 
 if TYPE_CHECKING:
     from agents.generative.context import Context
@@ -42,11 +43,11 @@ async def decide(ctx: Context) -> dict[str, list[str]]:
             ),
         )
         answer = await ctx.asker.ask(
-            "sanction", prefilled(messages, FINE_PREFIX), parse_yes_no, month=ctx.month,
+            Purpose.SANCTION, prefilled(messages, FINE_PREFIX), parse_yes_no, month=ctx.month,
             constraint=Constraint(choice=YES_NO), constrain_first=True, max_tokens=MAX_CHOICE_TOKENS,
         )
         if answer.value is None:
-            ctx.asker.fallback("sanction", False, f"no yes/no on fining {target}; {target} is not fined", ctx.month)
+            ctx.asker.fallback(Purpose.SANCTION, False, f"no yes/no on fining {target}; {target} is not fined", ctx.month)
         elif answer.value:
             fined.append(target)
     return {SANCTION: fined}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from agents.generative.asking import Asker, chat, prefilled
 from agents.generative.harvest import ANSWER_PREFIX, digits_constraint
 from govsim.llm.base import Constraint
-from govsim.phases import AGREED_LIMIT, NO_LIMIT, SUMMARY
+from govsim.phases import AGREED_LIMIT, NO_LIMIT, SUMMARY, Purpose
 
 if TYPE_CHECKING:
     from agents.generative.context import Context
@@ -65,13 +65,13 @@ async def decide(ctx: Context) -> dict[str, str | int]:
     asker, prompts, month = ctx.asker, ctx.prompts, ctx.month
     conversation = prompts.conversation(ctx.moment.talk)
     summary = await asker.ask(
-        "summarize", chat("", prompts.render("summarize", conversation=conversation)), lambda t: t,
+        Purpose.SUMMARIZE, chat("", prompts.render("summarize", conversation=conversation)), lambda t: t,
         month=month, stop=(".",),
     )
     asked = chat("", prompts.render("summarize_limit", conversation=conversation))
-    reasoning = await asker.ask("summarize_limit", asked, lambda t: t, month=month, stop=(ANSWER_PREFIX.strip(),))
+    reasoning = await asker.ask(Purpose.SUMMARIZE_LIMIT, asked, lambda t: t, month=month, stop=(ANSWER_PREFIX.strip(),))
     limit = await ask_limit(
-        asker, "summarize_limit", prefilled(asked, f"{reasoning.text.rstrip()}\n{ANSWER_PREFIX}"),
+        asker, Purpose.SUMMARIZE_LIMIT, prefilled(asked, f"{reasoning.text.rstrip()}\n{ANSWER_PREFIX}"),
         prompts.config.capacity, month, "no number or N/A after 'Answer: '; no limit recorded",
     )
     # the stop string is not part of the reply: the period that ended it is put back

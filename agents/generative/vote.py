@@ -16,6 +16,7 @@ from agents.generative.asking import chat, prefilled
 from agents.generative.converse import MAX_CHOICE_TOKENS, name_in
 from govsim.institutions.election import VOTE, listing
 from govsim.llm.base import Constraint
+from govsim.phases import Purpose
 
 if TYPE_CHECKING:
     from agents.generative.context import Context
@@ -37,10 +38,10 @@ async def decide(ctx: Context) -> dict[str, str]:
                            candidates=listing(candidates)),
     )
     chosen = await ctx.asker.ask(
-        "vote", prefilled(messages, VOTE_PREFIX), lambda text: name_in(text, candidates), month=ctx.month,
+        Purpose.VOTE, prefilled(messages, VOTE_PREFIX), lambda text: name_in(text, candidates), month=ctx.month,
         constraint=Constraint(choice=tuple(candidates)), constrain_first=True, max_tokens=MAX_CHOICE_TOKENS,
     )
     if chosen.value is None:
-        ctx.asker.fallback("vote", NO_VOTE, "no candidate named in the reply; the env records an invalid vote", ctx.month)
+        ctx.asker.fallback(Purpose.VOTE, NO_VOTE, "no candidate named in the reply; the env records an invalid vote", ctx.month)
         return {}
     return {VOTE: chosen.value}
