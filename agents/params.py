@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
+
+from govsim.strict import Strict
 
 
-class AgentParams(BaseModel):
-    """The base of every agent type's params: unknown keys are refused, the parsed object is read-only."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class AgentParams(Strict, frozen=True):
+    """The base of every agent type's params: unknown keys are refused (``Strict``), the parsed object is read-only."""
 
 
 class AnyParams(AgentParams):
