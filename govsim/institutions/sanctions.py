@@ -7,13 +7,14 @@ An agent may fine another whose catch it saw above that limit: catches are seen 
 the public report (the mayor's, with communication); without it an agent sees only its
 own catch and can fine nobody.
 
-Action ``sanction``: whom to fine, as a 0/1 mask in seat order (the action space's
-form), a list of names, or one name; an empty list or all zeros fines nobody. Each fine
-costs the agent ``sanctions.cost`` units and takes ``cost * sanctions.fine_ratio`` from
-the one fined (the fine is destroyed, no one receives it). A target it may not fine
-(itself, absent, not over the limit, not seen, no limit, named twice) is refused and
-recorded as an ``invalid_action``. The step's rewards are minus what each paid and was
-fined, so gains after sanctions are the harvest minus costs and fines.
+Action ``sanction``: whom to fine, as a list of names, one name, or a 0/1 mask in seat
+order (``envs.spaces.Seats`` holds all three; its samples are masks); an empty list or
+all zeros fines nobody. Each fine costs the agent ``sanctions.cost`` units and takes
+``cost * sanctions.fine_ratio`` from the one fined (the fine is destroyed, no one
+receives it). A target it may not fine (itself, absent, not over the limit, not seen, no
+limit, named twice) is refused and recorded as an ``invalid_action``. The step's rewards
+are minus what each paid and was fined, so gains after sanctions are the harvest minus
+costs and fines.
 
 Events: ``sanction`` for each fine, then ``sanctions_done`` (the limit, who was over,
 whom each fined, each one's costs and fines). The fines are added to the public report,
