@@ -5,10 +5,10 @@ amount, a ``Discrete`` seat index, a 0/1 ``MultiBinary`` mask, a ``Text`` of the
 alphabet. Agents written by hand or around a language model send plain numbers, seat
 names, lists of names and any text. The env reads both without an ``invalid_action``
 (``envs/actions.py`` says how), so each space here is the Gymnasium space with
-``contains`` saying exactly what the env reads as given: the base space's members that the
-env reads as given, and the other forms it reads as given. ``sample`` is the base space's (the
-same draws for the same seed), so samplers, flatteners and checkers see the Gymnasium
-space they know.
+``contains`` holding exactly what the env reads as given, no coercion: those of the base
+space's members it reads so, and the other forms agents send. ``sample`` is the base
+space's (the same draws for the same seed), so samplers, flatteners and checkers see the
+Gymnasium space they know.
 
 ``contains`` checks the form and the space's fixed range; what depends on the moment (an
 amount above the stock, a name the speaker may not give, a target it may not fine) is
@@ -70,12 +70,19 @@ class Flag(_Declared, spaces.Discrete):
         return "Flag()"
 
 
-class Seat(_Declared, spaces.Discrete):
-    """One seat: its name (what agents send) or its index in seat order (``sample``)."""
+class _Seated(_Declared):
+    """A space over the seats ``names`` (in seat order): the base space is over their count."""
 
     def __init__(self, names: Sequence[str]) -> None:
         super().__init__(len(names))
         self.names = tuple(names)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(self.names)})"
+
+
+class Seat(_Seated, spaces.Discrete):
+    """One seat: its name (what agents send) or its index in seat order (``sample``)."""
 
     def contains(self, x: Any) -> bool:
         if isinstance(x, str):
@@ -83,17 +90,10 @@ class Seat(_Declared, spaces.Discrete):
         index = _as_given(x)
         return index is not None and 0 <= index < len(self.names)
 
-    def __repr__(self) -> str:
-        return f"Seat({', '.join(self.names)})"
 
-
-class Seats(_Declared, spaces.MultiBinary):
+class Seats(_Seated, spaces.MultiBinary):
     """Some seats: a list of distinct names or one name (what agents send), or a 0/1 mask in
     seat order (``sample``)."""
-
-    def __init__(self, names: Sequence[str]) -> None:
-        super().__init__(len(names))
-        self.names = tuple(names)
 
     def contains(self, x: Any) -> bool:
         if isinstance(x, str):
@@ -102,9 +102,6 @@ class Seats(_Declared, spaces.MultiBinary):
             return all(isinstance(v, str) and v in self.names for v in x) and len(set(x)) == len(x)
         return (isinstance(x, np.ndarray) and x.shape == self.shape and x.dtype.kind in "iub"
                 and bool(np.isin(x, (0, 1)).all()))
-
-    def __repr__(self) -> str:
-        return f"Seats({', '.join(self.names)})"
 
 
 class Words(_Declared, spaces.Text):
