@@ -57,6 +57,7 @@ from govsim import institutions
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE, listing
 from govsim.institutions.sanctions import SANCTION, amount_text
 from govsim.phases import (
+    ACTION_KEYS,
     AGREED_LIMIT,
     END_CONVERSATION,
     HARVEST,
@@ -76,14 +77,7 @@ NOBODY = ("none", "nobody", "no one", "-")
 QUIT = "/quit"
 
 # The action keys each phase reads, in the order they are asked.
-PHASE_KEYS: dict[Phase, tuple[str, ...]] = {
-    Phase.HARVEST: (HARVEST,),
-    Phase.DISCUSSION: (UTTERANCE, END_CONVERSATION, NEXT_SPEAKER),
-    Phase.SUMMARY: (SUMMARY, AGREED_LIMIT),
-    Phase.REFLECTION: (REFLECTION,),
-    Phase.DONE: (),
-    **institutions.phase_keys(),
-}
+PHASE_KEYS: dict[Phase, tuple[str, ...]] = {**ACTION_KEYS, **institutions.phase_keys()}  # seat_v0 names them
 
 
 class Invalid(ValueError):

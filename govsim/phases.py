@@ -64,6 +64,16 @@ SUMMARY = "summary"
 AGREED_LIMIT = "agreed_limit"
 REFLECTION = "reflection"
 
+ACTION_KEYS: dict[Phase, tuple[str, ...]] = {
+    Phase.HARVEST: (HARVEST,),
+    Phase.DISCUSSION: (UTTERANCE, END_CONVERSATION, NEXT_SPEAKER),
+    Phase.SUMMARY: (SUMMARY, AGREED_LIMIT),
+    Phase.REFLECTION: (REFLECTION,),
+}
+"""The action keys each base phase reads, in the order they are asked (a person at a seat, a
+fuzzer). The institutions' phases declare theirs (``govsim.institutions.phase_keys()``, which
+imports this module): ``{**ACTION_KEYS, **institutions.phase_keys()}`` is every phase's."""
+
 NO_LIMIT = -1
 """The value of an agreed limit when the discussion agreed on none ("N/A")."""
 
