@@ -38,9 +38,9 @@ Piatti et al., "Cooperate or Collapse" (NeurIPS 2024). Config keys are those of
 3. SUMMARY: the scribe (the first agent present) sums the talk up in one sentence and
    names the agreed per-person limit, or ``NO_LIMIT`` (-1).
 4. REFLECTION: every agent may state its insights (recorded, not interpreted).
-5. End of month (``_end_month``, no step of its own): the run ends if the stock fell
-   below the collapse threshold, or after the last month; otherwise the stock
-   regenerates and seats due to join do so.
+5. End of month (``_end_month``, in the same ``step`` as the month's last phase): the
+   run ends if the stock fell below the collapse threshold, or after the last month;
+   otherwise the stock regenerates and seats due to join do so.
 
 The month is a sequence of phases (``env.plan``, from ``govsim.phases.month_plan``): the
 four above, with the phases of the institutions the config names (``institutions:
@@ -93,7 +93,7 @@ also holds what agents send: an ``int``, a seat's name, a list of names, any tex
 | harvest    | `harvest`          | Amount(0, capacity)  | how much to take; more than the stock is clipped to it         |
 | discussion | `utterance`        | Words(2000)          | what the speaker says                                          |
 | discussion | `end_conversation` | Flag()               | 1 or True: the talk ends after this utterance                  |
-| discussion | `next_speaker` | Seat(seats)      | a name in ``infos[agent]["names"]`` (or a seat index); unread at the end |
+| discussion | `next_speaker`     | Seat(seats)          | one of ``infos[agent]["names"]`` (or a seat index); unread at the end |
 | summary    | `summary`          | Words(2000)          | the scribe's summary of the talk                               |
 | summary    | `agreed_limit`     | Amount(-1, capacity) | the per-person limit agreed; -1: none                          |
 | reflection | `reflection`       | Words(2000)          | the agent's insights                                           |
