@@ -114,7 +114,8 @@ async def start_engine(options: BenchOptions) -> LLM:
     """The shared engine, started and warmed up (and the embedder loaded) before any timing."""
     engine = make_engine(options)
     warm = Request(messages=({"role": "user", "content": "Say hello."},), sampling=Sampling(max_tokens=8))
-    await asyncio.gather(*(FixedLength(engine).complete(warm) for _ in range(4)))
+    fixed = FixedLength(engine)
+    await asyncio.gather(*(fixed.complete(warm) for _ in range(4)))
     if options.embedder in ("auto", "minilm"):
         from govsim.llm import embed
 

@@ -32,11 +32,12 @@ def continues(messages: tuple[Message, ...] | list[Message]) -> bool:
 
 @dataclass(frozen=True)
 class Sampling:
-    """How a reply is drawn. ``min_tokens``: the least reply length; the end-of-sequence
-    token is held back until then (vLLM's ``min_tokens``, which also holds back stop
-    strings; transformers' ``min_new_tokens``, which does not). A backend that cannot
-    honour it refuses the request; the fake backend, whose replies are scripted, applies
-    no sampling setting."""
+    """How a reply is drawn. ``min_tokens``: the end-of-sequence token is held back until
+    the reply has that many tokens. vLLM (``min_tokens``) also holds back stop strings; the
+    transformers backend, as transformers' ``min_new_tokens``, does not, and there a
+    constrained reply that cannot go on once its pattern is met ends shorter. A backend
+    that cannot honour it refuses the request; the fake backend, whose replies are
+    scripted, applies no sampling setting."""
 
     temperature: float = 0.0
     top_p: float = 1.0
