@@ -511,7 +511,6 @@ class HumanAgent(Agent):
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
         self.channel = CHANNELS[self.params.channel](self.params, ctx)
-        self.seats = [seat.name for seat in ctx.config.agents]
 
     async def act(self, observation: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         view = View.of(self.name, observation, info)
@@ -531,9 +530,8 @@ class HumanAgent(Agent):
                 error = str(exc)
 
     def _action(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Read values in the action space's own forms: a flag as 0/1, the next speaker as a seat index."""
+        """Read values in the action space's own forms: a flag as 0/1; names (the next speaker,
+        the vote, those fined) as given, which the env's seat spaces take (``envs/spaces.py``)."""
         if END_CONVERSATION in values:
             values[END_CONVERSATION] = int(values[END_CONVERSATION])
-        if NEXT_SPEAKER in values:
-            values[NEXT_SPEAKER] = self.seats.index(values[NEXT_SPEAKER])
         return values
