@@ -16,7 +16,7 @@ Every task runs in a worker process of its own (``max_calls=1``): an engine, tor
 thread setting and the working directory do not outlive their batch, and Ray cannot
 hand every task to the first worker that was ready. With reused workers, short cells
 all ran on one node of two (the other's worker was still starting when the first had
-finished them all); a new process costs ~2 s, little beside a cell with an LLM.
+finished them all); a new process costs 2-3 s, little beside a cell with an LLM.
 
 Without ``address`` a local Ray instance is started (no dashboard) and shut down at the
 end; an already initialised Ray (a test's, a notebook's) is used as it is. A cluster

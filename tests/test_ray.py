@@ -21,7 +21,8 @@ def local_ray():
 
 def test_a_sweep_runs_as_ray_tasks_and_matches_in_process(tmp_path, local_ray):
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump({"base": {"agent": "conditional", "months": 3}, "grid": {"network": ["complete", "ring"], "seed": [0, 1, 2]}}))
+    grid = {"network": ["complete", "ring"], "seed": [0, 1, 2]}
+    path.write_text(yaml.safe_dump({"base": {"agent": "conditional", "months": 3}, "grid": grid}))
     args = ["sweep", str(path), "--executor", "ray", "--ray-batch", "2", "--ray-num-cpus", "0.5", "--no-progress"]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "ray")])
     assert result.exit_code == 0, result.output
