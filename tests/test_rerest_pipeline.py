@@ -398,8 +398,10 @@ def test_resuming_with_another_config_is_refused(tmp_path, faked):
     saved.write_text(json.dumps(older))
     again = asyncio.run(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=Pool()))
     assert again.exists()
+    (tmp_path / "out" / "notes.txt").write_text("mine")  # not the run's: a restart keeps it
     restarted = Stages(tmp_path / "out", small_config(tmp_path, **{"sampling.k": 3}).model_dump(mode="json"), restart=True)
-    assert restarted.record == {} and not (tmp_path / "out" / "iter1").exists() and not (tmp_path / "out" / "fixed").exists()
+    assert restarted.record == {}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["notes.txt", "rerest_config.json"]  # the new config
 
 
 @pytest.mark.parametrize("overrides, message", [
