@@ -11,12 +11,13 @@ One fixed workload, measured in one process on one engine so the ratios are fair
    events) sent to the engine all at once, without env or agents: the upper bound for
    this engine on this machine. Sent twice, with the prefix cache read and without.
 
-Every reply has a fixed length, so both modes generate the same tokens for the same
-calls: free-text requests generate exactly ``max_tokens`` tokens (``Sampling.min_tokens``
-set to it: the end-of-sequence token is held back until then); constrained requests
-(ratings, yes/no, names) end where their constraint ends. Sampling is greedy
-(temperature 0), so both modes follow the same path as long as batching does not flip a
-near-tie; the report says whether the token counts matched.
+Replies have fixed lengths, so both modes generate the same tokens for the same calls:
+free-text requests generate exactly ``max_tokens`` tokens (``Sampling.min_tokens`` set to
+it: vLLM holds back the end-of-sequence token and the stop strings until then; the
+transformers backend holds back only the former, so there a reply still ends at a stop
+string); constrained requests (ratings, yes/no, names) end where their constraint ends.
+Sampling is greedy (temperature 0), so both modes follow the same path as long as
+batching does not flip a near-tie; the report says whether the token counts matched.
 
 "Outside the engine" is the share of wall time with no request in the engine (from each
 call's ``t_done`` and ``latency_s``): env steps, agent code, memory retrieval, embeddings,
@@ -66,8 +67,8 @@ class BenchOptions:
 
 
 class FixedLength(ForwardingLLM):
-    """Free-text replies exactly ``max_tokens`` long: ``min_tokens`` set to it where no
-    constraint ends the reply (see the module doc). The engine's calls stay the
+    """Free-text replies ``max_tokens`` long: ``min_tokens`` set to it where no constraint
+    ends the reply (exact on vLLM; see the module doc). The engine's calls stay the
     backend's own; only the requests change, after the call logger has seen them."""
 
     async def complete(self, request: Request) -> Completion:
