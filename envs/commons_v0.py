@@ -310,9 +310,9 @@ class CommonsEnv(ParallelEnv):
                 "threshold": amount(-1, cap),
                 "n_agents": spaces.Discrete(len(self.possible_agents) + 1),
                 "acting": spaces.Discrete(2),
-                "report": spaces.Text(MAX_TEXT, charset=CHARSET, min_length=0),
-                "conversation": spaces.Text(MAX_TEXT, charset=CHARSET, min_length=0),
-                "text": spaces.Text(MAX_TEXT, charset=CHARSET, min_length=0),
+                "report": self.text_space(MAX_TEXT),
+                "conversation": self.text_space(MAX_TEXT),
+                "text": self.text_space(MAX_TEXT),
                 **{k: v for inst in self.institutions for k, v in inst.observation_spaces().items()},
             }
         )
