@@ -243,7 +243,10 @@ def sweep(
     if executor == "ray":
         from govsim.sweep_ray import run_ray
 
-        outcomes = run_ray(cells, address, ray_num_cpus, ray_num_gpus, ray_batch, not restart, progress)
+        try:
+            outcomes = run_ray(cells, address, ray_num_cpus, ray_num_gpus, ray_batch, not restart, progress)
+        except ConfigError as exc:  # e.g. a cluster that refuses a driver without its token
+            fail(str(exc))
     else:
         outcomes = sweeps.run_local(cells, max_cells, not restart, progress)
     failed = [o for o in outcomes if "error" in o]
