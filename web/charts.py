@@ -10,8 +10,11 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from govsim.rerest.results import METHOD_ORDER
+
 COLLAPSE, BAND, STOCK, AFTER = "#d62728", "rgba(44,160,44,0.18)", "#1f77b4", "#ff7f0e"
-METHOD_COLORS = {"base": "#7f7f7f", "self_training": "#ff7f0e", "rerest": "#2ca02c"}  # Re-ReST methods
+# the Re-ReST methods' lines, in the summary's order: base, self_training, rerest, dpo
+METHOD_COLORS = dict(zip(METHOD_ORDER, ("#7f7f7f", "#ff7f0e", "#2ca02c", "#9467bd"), strict=True))
 
 
 def _style(fig: go.Figure, height: int = 360) -> go.Figure:
@@ -117,7 +120,7 @@ def rerest_figure(frame: pd.DataFrame, metric: str) -> go.Figure:
     """
     ci = f"{metric}_ci" if f"{metric}_ci" in frame.columns and frame[f"{metric}_ci"].notna().any() else None
     fig = px.line(frame, x="iteration", y=metric, color="method", markers=True, error_y=ci,
-                  color_discrete_map=METHOD_COLORS, category_orders={"method": list(METHOD_COLORS)})
+                  color_discrete_map=METHOD_COLORS, category_orders={"method": list(METHOD_ORDER)})
     for method, rows in frame.dropna(subset=[metric]).groupby("method"):
         if len(rows) == 1:
             fig.add_hline(y=float(rows[metric].iloc[0]), line_dash="dot", line_color="#888888",
