@@ -8,6 +8,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -493,6 +494,21 @@ def test_the_play_page_starts_a_run_and_plays_it(monkeypatch, tmp_path):
     answers = {"harvest": [None, 12], "utterance": ["Twelve each?"], "end_conversation": ["yes"],
                "next_speaker": [None],
                "summary": ["We said twelve."], "agreed_limit": [12], "reflection": ["Twelve was fine."]}
+    asked = _answer_on_page(at, run_dir, answers)
+    assert asked[:2] == ["harvest", "harvest: give a whole number from 0 to 100"]
+    assert asked[2:] == ["discussion", "summary", "reflection"]
+    assert "The run is over" in _texts(at)
+    run = read_run(run_dir)
+    assert [e["wanted"] for e in run.of_type("harvest") if e["agent"] == "John"] == [12]
+    assert [(e["text"], e["agreed_limit"]) for e in run.of_type("summary")] == [("We said twelve.", 12)]
+    # the run is one of the dashboard's runs
+    at.switch_page("views/runs.py").run()
+    assert "play/mine" in set(at.dataframe[0].value["name"])
+
+
+def _answer_on_page(at: AppTest, run_dir: Path, answers: dict[str, list[Any]]) -> list[str]:
+    """Answer every question the page shows through its widgets until the run is over: each
+    key's answers in turn, the last one again (None: left empty); what was asked, or why again."""
     asked: list[str] = []
     deadline = time.monotonic() + 60
     while not (run_dir / "summary.json").exists() and time.monotonic() < deadline:
@@ -503,23 +519,48 @@ def test_the_play_page_starts_a_run_and_plays_it(monkeypatch, tmp_path):
             continue
         request = human.pending(run_dir / "human")[0]
         asked.append(request.error or request.view.phase)
+        widget = {"amount": at.number_input, "text": at.text_area, "flag": at.radio, "name": at.selectbox,
+                  "names": at.multiselect}  # of this render's tree
         for f in request.fields:
             value = answers[f.key].pop(0) if len(answers[f.key]) > 1 else answers[f.key][0]
-            if value is not None:  # None: left empty
-                widget = {"amount": at.number_input, "text": at.text_area, "flag": at.radio, "name": at.selectbox}
+            if value is not None:
                 widget[f.kind](key=f"play_{request.id}_{f.key}").set_value(value)
         at.button(key=f"FormSubmitter:play_form_{request.id}-Answer").click()
     at.run()
     assert (run_dir / "summary.json").exists(), asked
-    assert asked[:2] == ["harvest", "harvest: give a whole number from 0 to 100"]
-    assert asked[2:] == ["discussion", "summary", "reflection"]
-    assert "The run is over" in _texts(at)
-    run = read_run(run_dir)
-    assert [e["wanted"] for e in run.of_type("harvest") if e["agent"] == "John"] == [12]
-    assert [(e["text"], e["agreed_limit"]) for e in run.of_type("summary")] == [("We said twelve.", 12)]
-    # the run is one of the dashboard's runs
-    at.switch_page("views/runs.py").run()
-    assert "play/mine" in set(at.dataframe[0].value["name"])
+    return asked
+
+
+def test_the_play_page_fines_several_at_once(monkeypatch, tmp_path):
+    """The sanction's names field is a multiselect: the person fines both greedy seats in one answer.
+
+    The page offers no institutions, so the run (election and sanctions) is begun here and
+    left at its first question; the page resumes it, as it does any run nobody plays."""
+    from web import ui
+
+    monkeypatch.setenv(ui.ROOT_ENV, str(tmp_path))
+    run_dir = tmp_path / "play" / "fines"
+    cfg = config(months=1, agents="human,greedy,greedy,sustainable*2", institutions=["election", "sanctions"],
+                 **{"agents.0.params": {"channel": "files", "folder": str(run_dir / "human")}})
+    with ThreadPoolExecutor(1) as pool:
+        begun = pool.submit(runner.run, cfg, run_dir)
+        deadline = time.monotonic() + 30
+        while human.pending(run_dir / "human") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert human.leave(run_dir / "human", human.pending(run_dir / "human")[0].id)
+        with pytest.raises(human.SeatLeft):
+            begun.result(timeout=30)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.query_params["run"] = "play/fines"
+    at.switch_page("views/play.py").run()
+    at.button(key="play_resume").click()
+    answers = {"agenda_limit": [10], "agenda": ["Ten each."], "vote": ["John"], "harvest": [10],
+               "sanction": [["Kate", "Jack"]], "utterance": ["Ten each."], "end_conversation": ["yes"],
+               "next_speaker": [None], "summary": ["Ten each."], "agreed_limit": [10], "reflection": [None]}
+    asked = _answer_on_page(at, run_dir, answers)
+    assert asked[:4] == ["agenda", "vote", "harvest", "sanction"]
+    assert [e["target"] for e in read_run(run_dir).of_type("sanction") if e["agent"] == "John"] == ["Kate", "Jack"]
 
 
 def _texts(at: AppTest) -> str:

@@ -242,6 +242,8 @@ def _widget(f: human.Field, key: str) -> Any:
         return st.text_area(f.label, key=key, max_chars=human.MAX_TEXT, placeholder=f.hint())
     if f.kind == "flag":
         return st.radio(f.label, ["no", "yes"], index=None, horizontal=True, key=key)
+    if f.kind == "names":  # none, one or several (the sanction: whom to fine)
+        return st.multiselect(f.label, f.choices, default=[], key=key, placeholder="nobody")
     label = f.label + (" (not needed if you end the talk)" if f.unless else "")
     return st.selectbox(label, f.choices, index=None, key=key, placeholder="choose a name")
 
