@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from agents.base import Agent, AgentContext
 from agents.params import AgentParams
 from govsim import institutions
-from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE, listing
+from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE
 from govsim.institutions.sanctions import SANCTION, amount_text
 from govsim.phases import (
     ACTION_KEYS,
@@ -69,6 +69,7 @@ from govsim.phases import (
     Phase,
 )
 from govsim.runlog import write_json_atomic
+from govsim.wording import listing
 
 MAX_TEXT = 2000  # characters of an utterance, summary or reflection (commons_v0 cuts longer ones)
 NO_LIMIT_WORDS = ("none", "no limit", "n/a", "-1")

@@ -17,7 +17,6 @@ from agents.generative.summarize import one_sentence, parse_limit
 from agents.generative.templates import FIELDS, Prompts, check
 from govsim import scenarios
 from govsim.config import resolve
-from govsim.institutions.election import listing
 from govsim.llm.base import Constraint
 from govsim.llm.fake import FakeLLM
 from govsim.phases import (
@@ -30,6 +29,7 @@ from govsim.phases import (
     SUMMARY,
     UTTERANCE,
 )
+from govsim.wording import listing
 
 PRESENT = ["John", "Kate", "Jack"]
 

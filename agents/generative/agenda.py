@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 from agents.generative.asking import chat, prefilled
 from agents.generative.converse import clean_utterance
 from agents.generative.summarize import ask_limit
-from govsim.institutions.election import AGENDA, AGENDA_LIMIT, listing
+from govsim.institutions.election import AGENDA, AGENDA_LIMIT
 from govsim.phases import Purpose
+from govsim.wording import listing
 
 if TYPE_CHECKING:
     from agents.generative.context import Context

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agents.generative.asking import chat, prefilled
-from govsim.institutions.election import listing
 from govsim.llm.base import Constraint
 from govsim.phases import END_CONVERSATION, NEXT_SPEAKER, UTTERANCE, Purpose
+from govsim.wording import listing
 
 if TYPE_CHECKING:
     from agents.generative.context import Context

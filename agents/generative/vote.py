@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from agents.generative.asking import chat, prefilled
 from agents.generative.converse import MAX_CHOICE_TOKENS, name_in
-from govsim.institutions.election import VOTE, listing
+from govsim.institutions.election import VOTE
 from govsim.llm.base import Constraint
 from govsim.phases import Purpose
+from govsim.wording import listing
 
 if TYPE_CHECKING:
     from agents.generative.context import Context

@@ -34,19 +34,13 @@ from gymnasium import spaces
 
 from govsim.institutions import Institution
 from govsim.phases import NO_LIMIT, Phase
+from govsim.wording import listing
 
 AGENDA = "agenda"  # action: a candidate's sentence
 AGENDA_LIMIT = "agenda_limit"  # action: the per-person limit a candidate proposes (NO_LIMIT: none)
 VOTE = "vote"  # action: the candidate voted for (a name or a seat index)
 MAX_AGENDA = 2000  # characters of an agenda sentence in the action space
 MAX_TEXT = 8192  # characters of the agendas observation
-
-
-def listing(names: list[str]) -> str:
-    """'A', 'A and B', 'A, B, and C'."""
-    if len(names) < 3:
-        return " and ".join(names)
-    return ", ".join(names[:-1]) + ", and " + names[-1]
 
 
 class Election(Institution):
