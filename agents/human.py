@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
 from agents.base import Agent, AgentContext
 from agents.params import AgentParams
@@ -69,6 +69,7 @@ from govsim.phases import (
     Phase,
 )
 from govsim.runlog import write_json_atomic
+from govsim.strict import Strict
 from govsim.wording import listing
 
 MAX_TEXT = 2000  # characters of an utterance, summary or reflection (commons_v0 cuts longer ones)
@@ -90,8 +91,8 @@ class SeatLeft(BaseException):
     agent's error and carry on: the run stops unfinished (resumable)."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(Strict, frozen=True):
+    """The seat's messages (requests, views, fields): unknown keys refused, read-only."""
 
 
 class Field(_Model):
