@@ -57,7 +57,6 @@ from govsim import institutions
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE
 from govsim.institutions.sanctions import SANCTION, amount_text
 from govsim.phases import (
-    ACTION_KEYS,
     AGREED_LIMIT,
     END_CONVERSATION,
     HARVEST,
@@ -79,7 +78,7 @@ NOBODY = ("none", "nobody", "no one", "-")
 QUIT = "/quit"
 
 # The action keys each phase reads, in the order they are asked.
-PHASE_KEYS: dict[Phase, tuple[str, ...]] = {**ACTION_KEYS, **institutions.phase_keys()}  # seat_v0 names them
+PHASE_KEYS: dict[Phase, tuple[str, ...]] = institutions.action_keys()
 
 
 class Invalid(ValueError):

@@ -37,7 +37,6 @@ from govsim import institutions
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE
 from govsim.institutions.sanctions import SANCTION
 from govsim.phases import (
-    ACTION_KEYS,
     AGREED_LIMIT,
     END_CONVERSATION,
     HARVEST,
@@ -62,7 +61,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "election": {"term": 1, "candidates": ["John", "Luke"]},
     },
 }
-KEYS = {**ACTION_KEYS, **institutions.phase_keys()}  # what each phase reads, the institutions' too
+KEYS = institutions.action_keys()  # what each phase reads, the institutions' too
 AMOUNTS, FLAGS, TEXTS = {HARVEST, AGREED_LIMIT, AGENDA_LIMIT}, {END_CONVERSATION}, {UTTERANCE, SUMMARY, REFLECTION, AGENDA}
 SEATS = {NEXT_SPEAKER, VOTE}  # a seat index, or a name
 MAX_INVALID_EVENT = 1000  # characters of one invalid_action event as JSON

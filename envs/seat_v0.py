@@ -54,10 +54,12 @@ import numpy as np
 
 import agents as agent_registry
 from agents.base import Agent, AgentContext
-from agents.human import PHASE_KEYS
 from envs import commons_v0
 from govsim.config import MAX_SEED, RunConfig, configured
+from govsim.institutions import action_keys
 from govsim.phases import Phase
+
+PHASE_KEYS = action_keys()  # what each phase reads, the institutions' too
 
 GYM_ID = "govsim/Seat-v0"  # gymnasium.make(GYM_ID, seat=..., agents=...) once this module is imported
 

@@ -71,8 +71,8 @@ ACTION_KEYS: dict[Phase, tuple[str, ...]] = {
     Phase.REFLECTION: (REFLECTION,),
 }
 """The action keys each base phase reads, in the order they are asked (a person at a seat, a
-fuzzer). The institutions' phases declare theirs (``govsim.institutions.phase_keys()``, which
-imports this module): ``{**ACTION_KEYS, **institutions.phase_keys()}`` is every phase's."""
+fuzzer). With the institutions' phases: ``govsim.institutions.action_keys()`` (which imports
+this module)."""
 
 NO_LIMIT = -1
 """The value of an agreed limit when the discussion agreed on none ("N/A")."""

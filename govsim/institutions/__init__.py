@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gymnasium import spaces
 
-from govsim.phases import Phase
+from govsim.phases import ACTION_KEYS, Phase
 
 if TYPE_CHECKING:
     import numpy as np
@@ -164,9 +164,10 @@ def template_fields(section: Literal["sentences", "scripted"]) -> dict[str, set[
     return {key: fields for cls in REGISTRY.values() for key, fields in getattr(cls, section).items()}
 
 
-def phase_keys() -> dict[Phase, tuple[str, ...]]:
-    """The action keys of every institution's phases (a person at a seat, a fuzzer: what to ask for)."""
-    return {phase: keys for cls in REGISTRY.values() for phase, keys in cls.keys.items()}
+def action_keys() -> dict[Phase, tuple[str, ...]]:
+    """The action keys every phase reads, the paper month's (``govsim.phases.ACTION_KEYS``) and
+    the institutions' (a person at a seat, a fuzzer: what to ask for)."""
+    return {**ACTION_KEYS, **{phase: keys for cls in REGISTRY.values() for phase, keys in cls.keys.items()}}
 
 
 def label(names: list[str] | None) -> str:
