@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from govsim.config import DEFAULT_NAMES, LLMConfig, RunConfig, resolve
+from govsim.config import LLMConfig, RunConfig, resolve, seat_names
 from govsim.llm.base import LLM, Completion, Constraint, ForwardingLLM, Request, Sampling
 from govsim.llm.pool import LLMPool, make_llm
 from govsim.phases import Purpose
@@ -149,7 +149,7 @@ def workload(options: BenchOptions, mode: str) -> list[tuple[RunConfig, Path]]:
     if options.embedder != "auto":
         overrides["agents"] = [
             {"name": name, "type": "generative", "params": {"embedder": options.embedder}}
-            for name in DEFAULT_NAMES[: options.agents]
+            for name in seat_names(options.agents)
         ]
     base = resolve("default", overrides=overrides)
     return [(base.model_copy(update={"seed": s}), options.out / mode / f"seed{s}") for s in range(options.seeds)]

@@ -66,3 +66,10 @@ def test_bench_command_prints_the_table_and_writes_json(tmp_path, monkeypatch):
         assert shown in result.output
     report = json.loads((tmp_path / "bench.json").read_text())
     assert report["options"]["backend"] == "fake" and report["same_tokens"]
+
+
+def test_more_seats_than_default_names_each_get_their_own_name(tmp_path):
+    options = bench.BenchOptions(agents=12, embedder="hash", out=tmp_path)
+    (config, _), *_ = bench.workload(options, "batched")
+    names = [seat.name for seat in config.agents]
+    assert len(names) == len(set(names)) == 12 and names[10:] == ["John2", "Kate2"]
