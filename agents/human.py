@@ -53,7 +53,6 @@ from pydantic import field_validator
 
 from agents.base import Agent, AgentContext
 from agents.params import AgentParams
-from govsim import institutions
 from govsim.institutions.election import AGENDA, AGENDA_LIMIT, VOTE
 from govsim.institutions.sanctions import SANCTION, amount_text
 from govsim.phases import (
@@ -76,9 +75,6 @@ NO_LIMIT_WORDS = ("none", "no limit", "n/a", "-1")
 YES, NO = ("y", "yes", "true", "1"), ("n", "no", "false", "0")
 NOBODY = ("none", "nobody", "no one", "-")
 QUIT = "/quit"
-
-# The action keys each phase reads, in the order they are asked.
-PHASE_KEYS: dict[Phase, tuple[str, ...]] = institutions.action_keys()
 
 
 class Invalid(ValueError):
