@@ -13,7 +13,9 @@ rates.) The context holds
 - ``moment``: the step as the env shows it (``Moment``: observation, info, and what is
   read of them: month, phase, date, who is present, the talk so far).
 
-A context is frozen: a component never changes what another one sees.
+A context is frozen: a component cannot swap what another one is given. The mind is the
+one state they share: what a component stores through ``ctx.remember`` is what later
+recalls find.
 """
 
 from __future__ import annotations
