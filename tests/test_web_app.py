@@ -514,7 +514,7 @@ def test_rerest_page_table_and_curves(fixture_root, open_page):
 
 
 def test_rerest_page_on_a_broken_summary(tmp_path, open_page):
-    (tmp_path / data.REREST_FILE).write_text("iteration,method,gain\n0,base,10\n1,rerest,oops\n")
+    (tmp_path / results.SUMMARY_FILE).write_text("iteration,method,gain\n0,base,10\n1,rerest,oops\n")
     at = open_page(tmp_path, "rerest")
     assert "lacks column(s)" in texts(at) and "gain: 1 value(s) are not numbers" in texts(at)
     assert charts(at) == 1
@@ -538,8 +538,8 @@ def test_rerest_page_skips_a_summary_linking_out(tmp_path, open_page):
     root, secret = tmp_path / "root", tmp_path / "secret"
     (root / "linked").mkdir(parents=True)
     secret.mkdir()
-    (secret / data.REREST_FILE).write_text(REREST_CSV)
-    (root / "linked" / data.REREST_FILE).symlink_to(secret / data.REREST_FILE)
+    (secret / results.SUMMARY_FILE).write_text(REREST_CSV)
+    (root / "linked" / results.SUMMARY_FILE).symlink_to(secret / results.SUMMARY_FILE)
     at = open_page(root, "rerest")
     assert "link outside" in at.warning[0].value and "No rerest_summary.csv under" in texts(at) and not at.dataframe
 

@@ -12,6 +12,7 @@ import pytest
 from web_runs import DAMAGED, REAL_MODEL_ID, REREST_CSV, RUNS
 
 from govsim import report
+from govsim.rerest import results
 from govsim.runlog import read_run
 from web import data, decisions, groups, paths
 
@@ -106,13 +107,13 @@ def test_a_run_linking_out_of_the_base_is_not_read(fixture_root):
 def test_rerest_files_only_inside_the_base(fixture_root, tmp_path):
     base = fixture_root.resolve()
     inside, outside = paths.rerest_files(base, base)
-    assert inside == [base / "rerest" / data.REREST_FILE] and outside == []
+    assert inside == [base / "rerest" / results.SUMMARY_FILE] and outside == []
     assert paths.rerest_files(base / "sweep" / "fair" / "seed0" / "config.json", base) == ([], [])
     linked = tmp_path / "root"
     (linked / "r").mkdir(parents=True)
-    (tmp_path / data.REREST_FILE).write_text(REREST_CSV)
-    (linked / "r" / data.REREST_FILE).symlink_to(tmp_path / data.REREST_FILE)
-    assert paths.rerest_files(linked.resolve(), linked.resolve()) == ([], [linked.resolve() / "r" / data.REREST_FILE])
+    (tmp_path / results.SUMMARY_FILE).write_text(REREST_CSV)
+    (linked / "r" / results.SUMMARY_FILE).symlink_to(tmp_path / results.SUMMARY_FILE)
+    assert paths.rerest_files(linked.resolve(), linked.resolve()) == ([], [linked.resolve() / "r" / results.SUMMARY_FILE])
 
 
 # ---------------------------------------------------------------------------- one run
@@ -358,9 +359,9 @@ def test_compare_columns_put_the_papers_metrics_first():
 
 
 def test_rerest_reader_reports_bad_files(fixture_root, tmp_path):
-    frame, problems = data.read_rerest(fixture_root / "rerest" / data.REREST_FILE)
+    frame, problems = data.read_rerest(fixture_root / "rerest" / results.SUMMARY_FILE)
     assert problems == [] and set(frame["method"]) == {"base", "self_training", "rerest"}
-    bad = tmp_path / data.REREST_FILE
+    bad = tmp_path / results.SUMMARY_FILE
     bad.write_text("iteration,method,gain\n1,rerest,lots\n")
     frame, problems = data.read_rerest(bad)
     assert any("lacks column" in p for p in problems) and any("not numbers" in p for p in problems)

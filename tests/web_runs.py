@@ -13,8 +13,8 @@ from pathlib import Path
 from govsim.config import resolve
 from govsim.llm.fake import FakeLLM
 from govsim.llm.pool import LLMPool
+from govsim.rerest import results
 from govsim.runner import run as run_episode
-from web import data
 
 NAMES = ("John", "Kate", "Jack", "Emma", "Luke")
 # Damaged copies of one finished scripted run: how each is broken, and the problem shown.
@@ -196,7 +196,7 @@ def build_root(root: Path, outside: Path) -> Path:
         damage(Path(shutil.copytree(template, root / "damaged" / how)), how, outside)
     shutil.rmtree(template)
     (root / "rerest").mkdir()
-    (root / "rerest" / data.REREST_FILE).write_text(REREST_CSV)
+    (root / "rerest" / results.SUMMARY_FILE).write_text(REREST_CSV)
     (outside / "notes.csv").write_text("secret,value\nkey,hunter2\n")
     (outside / "run").mkdir()
     shutil.copy(root / "sweep" / "fair" / "seed0" / "config.json", outside / "run" / "config.json")

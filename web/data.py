@@ -21,7 +21,6 @@ from govsim.metrics import COUNTERS, METRICS, counters
 from govsim.phases import NO_LIMIT
 from govsim.rerest.results import READ_COLUMNS as REREST_COLUMNS
 from govsim.runlog import RunData, find_runs, read_run
-from web.paths import REREST_FILE  # noqa: F401  (the views read it here)
 
 FINISHED, UNFINISHED, INVALID, DAMAGED = "finished", "unfinished", "invalid", "damaged"
 STATUSES = (FINISHED, UNFINISHED, INVALID, DAMAGED)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from govsim.rerest.results import SUMMARY_FILE as REREST_FILE
+from govsim.rerest import results
 from govsim.runlog import CONFIG_FILE, EVENTS_FILE, META_FILE, SUMMARY_FILE, RunData, read_run
 
 RUN_FILES = (CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, META_FILE)  # what read_run opens in a run folder
@@ -65,7 +65,7 @@ def rerest_files(where: Path, base: Path) -> tuple[list[Path], list[Path]]:
     """The Re-ReST summaries at ``where`` (that file, or every one below that folder):
     those inside the base, and those linking out of it (not to be read)."""
     if where.is_file():
-        found = [where] if where.name == REREST_FILE else []
+        found = [where] if where.name == results.SUMMARY_FILE else []
     else:
-        found = sorted(where.rglob(REREST_FILE)) if where.is_dir() else []
+        found = sorted(where.rglob(results.SUMMARY_FILE)) if where.is_dir() else []
     return [p for p in found if inside(p, base)], [p for p in found if not inside(p, base)]

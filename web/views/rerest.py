@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from govsim.rerest.results import CHARTED, LOSS_COLUMNS, LOSSES_FILE
+from govsim.rerest.results import CHARTED, LOSS_COLUMNS, LOSSES_FILE, SUMMARY_FILE
 from web import charts, data, paths, ui
 
 
@@ -27,15 +27,15 @@ def _summaries() -> list[Path]:
     except paths.Refused as exc:
         st.error(str(exc))
         return []
-    if where.is_file() and where.name != data.REREST_FILE:
-        st.error(f"{typed} is not a {data.REREST_FILE}: give a Re-ReST output folder or the {data.REREST_FILE} in it.")
+    if where.is_file() and where.name != SUMMARY_FILE:
+        st.error(f"{typed} is not a {SUMMARY_FILE}: give a Re-ReST output folder or the {SUMMARY_FILE} in it.")
         return []
     files, outside = paths.rerest_files(where, ui.base())
     if outside:
-        st.warning(f"{len(outside)} {data.REREST_FILE} under {where} link outside {ui.base()} and are not read: "
+        st.warning(f"{len(outside)} {SUMMARY_FILE} under {where} link outside {ui.base()} and are not read: "
                    + ", ".join(data.relative(p, where) for p in outside))
     if not files:
-        st.info(f"No {data.REREST_FILE} under {where}. Re-ReST writes one into its output folder.")
+        st.info(f"No {SUMMARY_FILE} under {where}. Re-ReST writes one into its output folder.")
     return files
 
 
