@@ -108,6 +108,8 @@ def run(
         "llm.backend": backend, "llm.model": model, "llm.max_concurrency": max_concurrency,
     }.items():
         if value is not None:
+            if key in overrides:
+                fail(f"--set {key}=... and the option for {key} both give it; keep one")
             overrides[key] = value
     if seed is not None and seeds is not None:
         fail("give --seed or --seeds, not both")

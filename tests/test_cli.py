@@ -34,6 +34,8 @@ def test_run_prints_the_metrics_table_and_resumes(tmp_path):
         (["--agents", "wizard*5"], "unknown agent type 'wizard'; known:"),
         (["--seeds", "a-b"], "--seeds 'a-b': use a range like 0-4"),
         (["--set", "novalue"], "--set 'novalue': use KEY=VALUE"),
+        (["--agents", "fixed*2", "--set", "agents=[{name: A, type: greedy}]"], "--set agents=... and the option for agents"),
+        (["--months", "2", "--set", "months=3"], "--set months=... and the option for months both give it"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
