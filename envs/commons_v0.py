@@ -448,7 +448,7 @@ class CommonsEnv(ParallelEnv):
         for a, w, c in zip(self.agents, wanted, caught):
             self._event("harvest", agent=a, wanted=w, caught=c, threshold=self.threshold)
         self._event("harvest_done", stock_before=self.stock_before, stock_after=self.commons.stock, total=sum(caught))
-        if self.config.communication and len(self.agents) > 1:  # the public report, read out at the talk
+        if self._runs(Phase.DISCUSSION):  # the public report, read out at the talk
             self.report_lines = [self.scenario.say("public_report_header")] + [
                 self.scenario.say("public_report_line", name=a, caught=c) for a, c in zip(self.agents, caught)
             ]
