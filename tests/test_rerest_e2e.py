@@ -132,10 +132,11 @@ def test_lora_training_on_the_embedded_model(tmp_path, objective):
 
     train = rows_for((40, 60, 80, 100))
     data = write("data.jsonl", [*train, {**train[0], "prompt": [{"role": "user", "content": "fish " * 200}]}])
-    heldout = write("heldout.jsonl", rows_for((50, 70)))
-    spec = TrainingSpec(epochs=2, batch_size=4, max_seq_len=128)
+    heldout = write("heldout.jsonl", rows_for((50, 70, 90)))
+    spec = TrainingSpec(epochs=2, batch_size=4, max_seq_len=128, heldout_rows=2)  # the held-out loss on a sample
     result = train_lora(model, data, tmp_path / "adapter", spec, progress=False, objective=objective, heldout=heldout)
     assert (result["examples"], result["too_long"], result["steps"], result["heldout_examples"]) == (4, 1, 2, 2)
+    assert result["heldout_fitting"] == 3
     assert [e["epoch"] for e in result["epoch_losses"]] == [1, 2] and result["init"] is None
     assert [e["epoch"] for e in result["heldout_losses"]] == [0.0, 1.0, 2.0]
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
@@ -144,8 +145,8 @@ def test_lora_training_on_the_embedded_model(tmp_path, objective):
     assert (config["r"], config["lora_alpha"], sorted(config["target_modules"])) == (8, 16, ["q_proj", "v_proj"])
     if objective == "sft":
         first = str(tmp_path / "adapter")
-        more = train_lora(model, data, tmp_path / "more", TrainingSpec(max_steps=1, batch_size=4, max_seq_len=128),
-                          progress=False, init=first, heldout=heldout)
+        one_step = spec.model_copy(update={"max_steps": 1})
+        more = train_lora(model, data, tmp_path / "more", one_step, progress=False, init=first, heldout=heldout)
         # it starts where the first adapter ended: the same held-out loss before any step
         assert more["init"] == first
         assert more["heldout_losses"][0]["loss"] == pytest.approx(result["heldout_losses"][-1]["loss"], abs=2e-3)

@@ -50,7 +50,7 @@ from govsim.llm.base import LLM
 from govsim.llm.embedded import resolve_model
 from govsim.llm.pool import LLMPool, make_llm, resolve_backend
 from govsim.rerest import datasets, evaluate, fixed, summary
-from govsim.rerest.config import ReRestConfig
+from govsim.rerest.config import ReRestConfig, identity
 from govsim.rerest.decisions import Decision, from_runs
 from govsim.rerest.reflect import reflect
 from govsim.rerest.reply import Reader, token_counter
@@ -289,10 +289,6 @@ class Experiment:
         return {method: {"logged_adapters": evaluate.logged_adapters(root)} for method, (root, _) in self.eval_roots(i).items()}
 
 
-def normalized(data: dict[str, Any]) -> dict[str, Any]:
-    return ReRestConfig.model_validate(data).model_dump(mode="json")
-
-
 def load_decisions(folder: Path) -> dict[str, Decision]:
     return {row["id"]: Decision.from_json(row) for row in read_jsonl(folder / "decisions.jsonl")}
 
@@ -303,7 +299,7 @@ async def run_experiment(config: ReRestConfig, restart: bool = False, progress: 
         import torch
 
         torch.set_num_threads(config.threads)
-    stages = Stages(config.out, config.model_dump(mode="json"), restart=restart, normalize=normalized)
+    stages = Stages(config.out, config.model_dump(mode="json"), restart=restart, normalize=identity)
     template = config.run_config()
     own = pool is None
     # vLLM engines start with LoRA enabled: the adapters trained later are asked of the engine sampled with

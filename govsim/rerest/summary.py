@@ -276,11 +276,17 @@ def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...]) -> list[str]
         lines.append(
             f"- adapter {name} ({start}): {t['examples']} examples ({t['too_long']} too long), {t['steps']} steps, "
             f"{t['epochs']} epochs; training loss per epoch {_losses(t['epoch_losses'])}; held-out loss "
-            f"({t['heldout_examples']} rows, before training first) {_losses(t['heldout_losses'])}; {t['train_s']} s"
+            f"({_held_rows(t)}, before training first) {_losses(t['heldout_losses'])}; {t['train_s']} s"
         )
     for method, check in sorted((_get(stages, f"i{i}.check") or {}).items()):
         lines.append(f"- {method} episodes: llm_call adapters {check['logged_adapters']}")
     return lines
+
+
+def _held_rows(trained: dict[str, Any]) -> str:
+    """'64 of 281 rows' when the held-out loss ran on a sample, else '12 rows'."""
+    shown, fitting = trained["heldout_examples"], trained.get("heldout_fitting", trained["heldout_examples"])
+    return f"{shown} of {fitting} rows" if fitting > shown else f"{shown} rows"
 
 
 def _span(records: list[dict[str, Any]]) -> float:

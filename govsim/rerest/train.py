@@ -3,23 +3,25 @@
 ``sft`` (SFTTrainer) trains on prompt-completion rows (the reflector, Re-ReST, the
 self-training baseline); ``dpo`` (DPOTrainer, the paper's preference variant) on
 prompt/chosen/rejected rows, the reference being the base model (the adapter switched
-off). Examples longer than ``max_seq_len`` tokens are left out and counted, not
-truncated: TRL truncates the end, which would cut the very answer the loss is on.
-``init`` continues an adapter trained before (iteration i+1 starts from iteration i's
-adapter, as the method defines) instead of a fresh LoRA. ``heldout`` rows (the same kind,
-from the held-out seeds) give a held-out loss before training and after every epoch (and
-at the end when the last epoch is partial); the record holds those and the mean training
-loss of every epoch. Training writes checkpoints to ``<adapter>.work`` (resumed if a run
-was killed) and the finished adapter to ``<adapter>.tmp``, renamed into place at the end,
-so an adapter folder is always complete. The model is loaded in bf16 when ``bf16`` is set (the fast
-path on CPUs with AVX512-BF16; see docs/models.md) and trained with gradient checkpointing off
-(a 135M model does not need it, and it costs a second forward pass).
+off). Examples longer than ``max_seq_len`` tokens are left out and counted, not truncated:
+TRL truncates the end, which would cut the very answer the loss is on. ``init`` continues
+an adapter trained before (iteration i+1 starts from iteration i's adapter, as the method
+defines) instead of a fresh LoRA. ``heldout`` rows (the same kind, from the held-out
+seeds; a seeded sample of ``heldout_rows`` of them) give a held-out loss before training
+and after every epoch (and at the end when the last epoch is partial); the record holds
+those and the mean training loss of every epoch. Training writes checkpoints to
+``<adapter>.work`` (resumed if a run was killed) and the finished adapter to
+``<adapter>.tmp``, renamed into place at the end, so an adapter folder is always complete.
+The model is loaded in bf16 when ``bf16`` is set (the fast path on CPUs with AVX512-BF16;
+see docs/models.md) and trained with gradient checkpointing off (a 135M model does not
+need it, and it costs a second forward pass).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
 import time
 from pathlib import Path
@@ -48,9 +50,12 @@ def train_lora(
         tokenizer.pad_token = tokenizer.eos_token
     kept, too_long, tokens = _fitting(tokenizer, data, objective, spec.max_seq_len)
     held, held_too_long, _ = _fitting(tokenizer, heldout, objective, spec.max_seq_len) if heldout else ([], 0, 0)
+    held_fitting = len(held)
+    if spec.heldout_rows and len(held) > spec.heldout_rows:
+        held = random.Random(spec.seed).sample(held, spec.heldout_rows)
     result: dict[str, Any] = {
         "examples": len(kept), "too_long": too_long, "tokens": tokens, "adapter": None, "init": init,
-        "heldout_examples": len(held), "heldout_too_long": held_too_long,
+        "heldout_examples": len(held), "heldout_fitting": held_fitting, "heldout_too_long": held_too_long,
     }
     if not kept:
         return result
