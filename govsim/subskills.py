@@ -44,12 +44,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError, field_validator, model_validator
-from scipy.stats import binomtest
 
 from govsim import scenarios, templating
 from govsim.config import ConfigError, LLMConfig, deep_merge, describe_error, load_yaml
 from govsim.dynamics import Regeneration, sustainability_threshold
 from govsim.llm.base import LLM, Constraint, Request, Sampling
+from govsim.report import wilson
 from govsim.strict import Strict
 
 TEMPLATE_FILE = Path(__file__).with_name("subskills.yaml")
@@ -283,12 +283,6 @@ async def ask(llm: LLM, items: list[Item], sampling: Sampling, constrain: bool =
             }
         )
     return records
-
-
-def wilson(successes: int, trials: int) -> tuple[float, float]:
-    """The 95 % Wilson score interval of a proportion."""
-    interval = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(interval.low), float(interval.high)
 
 
 def accuracy_table(records: list[dict[str, Any]], by: tuple[str, ...] = ("scenario", "test")) -> pd.DataFrame:
