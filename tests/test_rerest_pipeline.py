@@ -420,3 +420,25 @@ def test_bad_config_is_one_line(overrides, message):
     with pytest.raises(ConfigError) as info:
         rerest_config.load(overrides=overrides)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_reflector_control_asks_the_runs_failed_samples_again(tmp_path, faked):
+    import subprocess
+    import sys
+
+    script = [sys.executable, "experiments/rerest_reflector_control.py"]
+    asyncio.run(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=Pool()))
+    out = tmp_path / "out"
+    failed = sum(not s["passed"] for s in read_jsonl(out / "iter1" / "samples" / "base" / "samples.jsonl"))
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    done = subprocess.run([*script, str(out), "--modes", "digits", "free", "--save", str(tmp_path / "c.jsonl")],
+                          capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"iteration 1: {failed} failed samples of base, reflector base"
+    assert [line.split()[0] for line in lines[1:]] == ["run", "digits", "free"]
+    assert all(f"/{failed} " in line for line in lines[1:])
+    assert [r["mode"] for r in read_jsonl(tmp_path / "c.jsonl")] == ["digits"] * failed + ["free"] * failed
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # the run's folder is only read
+    missing = subprocess.run([*script, str(out), "--iteration", "2"], capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().endswith("has no finished stage i2.reflect; run the experiment that far first")
