@@ -296,12 +296,15 @@ def rerest(
     set_: list[str] = typer.Option([], "--set", help="Override KEY=VALUE, e.g. sampling.k=8 (repeatable)."),
     restart: bool = typer.Option(False, help="Start over instead of resuming at the unfinished stage."),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    report: bool = typer.Option(False, help="Only write and print the summary of the stages finished so far (runs nothing)."),
 ) -> None:
     """Re-ReST self-training: sample, score, reflect, train LoRA adapters, evaluate them (resumable)."""
     from govsim.rerest.command import rerest as run_rerest
 
+    if report and restart:
+        fail("--report reads the finished stages and --restart clears them; use one")
     try:
-        typer.echo(run_rerest(config_file, parse_overrides(set_), out, restart, progress))
+        typer.echo(run_rerest(config_file, parse_overrides(set_), out, restart, progress, report_only=report))
     except ConfigError as exc:
         fail(str(exc))
 

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import json
 import re
+import shutil
 
 import pytest
 from scipy import stats
@@ -286,6 +287,12 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
         "i1.train.reflector", "i1.train.self_training",
     }
     assert faked["train"] == ["iter1/reflector", "iter1/self_training"]
+    # --report summarizes what is done so far, running nothing
+    assert "iteration 1" in pipeline.report(config).read_text().lower()
+    so_far = list(csv.DictReader(open(tmp_path / "out" / "rerest_summary.csv")))
+    assert [r["method"] for r in so_far][0] == "base" and so_far[0]["sample_n"] == "16"
+    with pytest.raises(ConfigError, match="no finished Re-ReST stage to report"):
+        pipeline.report(small_config(tmp_path, out=str(tmp_path / "empty")))
 
     pool = Pool()
     path = asyncio.run(pipeline.run_experiment(config, progress=False, pool=pool))
@@ -401,6 +408,9 @@ def test_resuming_with_another_config_is_refused(tmp_path, faked):
     # how it runs is not what it computes: threads and checkpoint spacing may change on resume
     faster = small_config(tmp_path, threads=2, **{"training.save_steps": 7}).model_dump(mode="json")
     Stages(tmp_path / "out", faster, normalize=rerest_config.identity)
+    shutil.copytree(tmp_path / "out", tmp_path / "moved")  # a run folder moved elsewhere resumes there
+    moved = small_config(tmp_path, out=str(tmp_path / "moved")).model_dump(mode="json")
+    assert Stages(tmp_path / "moved", moved, normalize=rerest_config.identity).record
     (tmp_path / "out" / "notes.txt").write_text("mine")  # not the run's: a restart keeps it
     restarted = Stages(tmp_path / "out", small_config(tmp_path, **{"sampling.k": 3}).model_dump(mode="json"), restart=True)
     assert restarted.record == {}

@@ -116,8 +116,9 @@ class ReRestConfig(Strict):
         return resolve(data.get("experiment", "default"), file=data)
 
 
-# How a run is executed, not what it computes: a resumed run may change these.
-EXECUTION_KEYS = (("threads",), ("training", "save_steps"))
+# Where and how a run is executed, not what it computes: a resumed run may change these
+# (a run folder moved elsewhere resumes there).
+EXECUTION_KEYS = (("out",), ("threads",), ("training", "save_steps"))
 
 
 def identity(data: dict[str, Any]) -> dict[str, Any]:

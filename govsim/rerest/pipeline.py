@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from govsim import scenarios
-from govsim.config import RunConfig
+from govsim.config import ConfigError, RunConfig
 from govsim.llm.base import LLM
 from govsim.llm.embedded import resolve_model
 from govsim.llm.pool import LLMPool, make_llm, resolve_backend
@@ -161,7 +161,9 @@ class Experiment:
         await run(f"i{i}.check", lambda: self._check(i))
 
     def trained(self, i: int, method: str) -> str | None:
-        return self.stages.result(f"i{i}.train.{method}")["adapter"]
+        """The adapter of ``method`` trained in iteration i (None if not trained, or not yet)."""
+        stage = f"i{i}.train.{method}"
+        return self.stages.result(stage)["adapter"] if self.stages.done(stage) else None
 
     async def _evaluate(self, track: Track, adapters: dict[str, tuple[str, str | None]], root: Path) -> None:
         """Each trained adapter on the track's fixed prompts (all at once), then in its
@@ -291,6 +293,14 @@ class Experiment:
 
 def load_decisions(folder: Path) -> dict[str, Decision]:
     return {row["id"]: Decision.from_json(row) for row in read_jsonl(folder / "decisions.jsonl")}
+
+
+def report(config: ReRestConfig) -> Path:
+    """Write the summary of the stages finished so far, of a running or stopped run; runs nothing."""
+    stages = Stages(config.out, config.model_dump(mode="json"), normalize=identity)
+    if not stages.record:
+        raise ConfigError(f"{config.out} has no finished Re-ReST stage to report; run the experiment first")
+    return summary.write(Experiment(config, None, stages, progress=False))
 
 
 async def run_experiment(config: ReRestConfig, restart: bool = False, progress: bool = True, pool: Any = None) -> Path:

@@ -70,14 +70,16 @@ def _episode_cells(metrics: pd.DataFrame, method: str) -> dict[str, Any]:
 
 
 def rows(experiment: Any) -> list[tuple[int, str, str]]:
-    """(iteration, method, fixed-input stage) of every evaluated row, base first."""
+    """(iteration, method, fixed-input stage) of every evaluated row, base first; in a run
+    still going, the rows whose fixed-input stage is done (their episodes may not be)."""
     stages, out = experiment.stages, []
     for i in range(1, experiment.config.iterations + 1):
-        if not stages.done(f"i{i}.check"):
-            break
-        if i == 1:
+        if i == 1 and stages.done(f"{BASE}.fixed"):
             out.append((0, BASE, f"{BASE}.fixed"))
-        out += [(i, m, f"i{i}.fixed.{m}") for m in METHOD_ORDER[1:] if m in experiment.eval_roots(i)]
+        out += [
+            (i, m, f"i{i}.fixed.{m}") for m in METHOD_ORDER[1:]
+            if m in experiment.eval_roots(i) and stages.done(f"i{i}.fixed.{m}")
+        ]
     return out
 
 
