@@ -293,6 +293,7 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     assert [r["method"] for r in so_far][0] == "base" and so_far[0]["sample_n"] == "16"
     with pytest.raises(ConfigError, match="no finished Re-ReST stage to report"):
         pipeline.report(small_config(tmp_path, out=str(tmp_path / "empty")))
+    assert not (tmp_path / "empty").exists()  # nothing was made
 
     pool = Pool()
     path = asyncio.run(pipeline.run_experiment(config, progress=False, pool=pool))

@@ -56,7 +56,7 @@ from govsim.rerest.reflect import reflect
 from govsim.rerest.reply import Reader, token_counter
 from govsim.rerest.results import BASE, DPO, METHODS
 from govsim.rerest.sample import draw_samples, kinds, pass_rate
-from govsim.rerest.stages import Stages, read_jsonl, write_jsonl
+from govsim.rerest.stages import STAGES_FILE, Stages, read_jsonl, write_jsonl
 from govsim.rerest.texts import Texts
 from govsim.rerest.train import train_lora
 
@@ -297,9 +297,9 @@ def load_decisions(folder: Path) -> dict[str, Decision]:
 
 def report(config: ReRestConfig) -> Path:
     """Write the summary of the stages finished so far, of a running or stopped run; runs nothing."""
-    stages = Stages(config.out, config.model_dump(mode="json"), normalize=identity)
-    if not stages.record:
+    if not (Path(config.out) / STAGES_FILE).is_file():
         raise ConfigError(f"{config.out} has no finished Re-ReST stage to report; run the experiment first")
+    stages = Stages(config.out, config.model_dump(mode="json"), normalize=identity)
     return summary.write(Experiment(config, None, stages, progress=False))
 
 
