@@ -97,6 +97,12 @@ def test_bad_rerest_config_exits_2_with_one_line(tmp_path):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1
     assert "unknown key 'sampling.kk'; allowed here: k, max_tokens, temperature, top_p" in lines[0]
+    for args, message in [
+        (["--report", "--restart"], "--report reads the finished stages and --restart clears them; use one"),
+        (["--report", "--out", str(tmp_path / "none")], "has no finished Re-ReST stage to report; run the experiment first"),
+    ]:
+        result = CliRunner().invoke(app, ["rerest", "experiments/rerest_tiny.yaml", *args])
+        assert result.exit_code == 2 and result.output.strip().endswith(message), result.output
 
 
 @pytest.mark.parametrize("objective", ["sft", "dpo"])
