@@ -303,10 +303,15 @@ def rerest(
 
     if report and restart:
         fail("--report reads the finished stages and --restart clears them; use one")
+    from govsim.rerest.evaluate import EpisodesFailed
+
     try:
         typer.echo(run_rerest(config_file, parse_overrides(set_), out, restart, progress, report_only=report))
     except ConfigError as exc:
         fail(str(exc))
+    except EpisodesFailed as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -453,3 +453,30 @@ def test_the_reflector_control_asks_the_runs_failed_samples_again(tmp_path, fake
     missing = subprocess.run([*script, str(out), "--iteration", "2"], capture_output=True, text=True)
     assert missing.returncode == 1
     assert missing.stderr.strip().endswith("has no finished stage i2.reflect; run the experiment that far first")
+
+
+def test_episodes_whose_model_stopped_answering_fail_their_stage_and_run_again(tmp_path, faked):
+    from govsim.llm.base import LLMError
+    from govsim.rerest.evaluate import EpisodesFailed
+
+    class Dying(Pool):
+        """The engine dies once the Re-ReST adapter plays its held-out episodes."""
+
+        dead = True
+
+        async def _call(self, llm, request, adapter):
+            playing = (request.adapter or adapter or "").endswith("rerest") and request.tag_dict.get("purpose") != "rerest_eval"
+            if self.dead and playing:
+                raise LLMError("engine died")
+            return await super()._call(llm, request, adapter)
+
+    config = small_config(tmp_path)
+    with pytest.raises(EpisodesFailed, match=r"^2 of 2 episodes stopped \(.*seed10\d: .*engine died.*run the same command again"):
+        asyncio.run(pipeline.run_experiment(config, progress=False, pool=Dying()))
+    done = json.loads((tmp_path / "out" / STAGES_FILE).read_text())
+    assert "i1.eval.self_training" in done and "i1.eval.rerest" not in done and "i1.check" not in done
+    pool = Dying()
+    pool.dead = False
+    asyncio.run(pipeline.run_experiment(config, progress=False, pool=pool))  # the stopped episodes run again
+    rerest = tmp_path / "out" / "iter1" / "eval" / "rerest"
+    assert all(read_run(rerest / f"seed{s}").summary["valid"] for s in (100, 101))

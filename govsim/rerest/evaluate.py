@@ -30,11 +30,24 @@ def jobs_for(template: RunConfig, seeds: Sequence[int], adapter: str | None, roo
     return [(with_adapter(template, s, adapter), root / f"seed{s}") for s in seeds]
 
 
-async def play(pool: Any, jobs: list[tuple[RunConfig, Path]], progress: bool = True) -> None:
-    """Run (or resume, or skip if finished) the episodes, all at once."""
+class EpisodesFailed(Exception):
+    """Episodes stopped for failing LLM calls: their stage is not done (running again resumes them)."""
+
+
+async def play(pool: Any, jobs: list[tuple[RunConfig, Path]], progress: bool = True) -> list[runner.EpisodeResult]:
+    """Run (or resume, or skip if finished) the episodes, all at once; raise ``EpisodesFailed``
+    if any was stopped for failing LLM calls (an episode whose model stopped answering is a
+    failed episode, not a result)."""
     bar, on_month = runner.progress_bar(sum(cfg.months for cfg, _ in jobs), enabled=progress)
     with bar:
-        await runner.run_episodes(jobs, resume=True, pool=pool, on_month=on_month)
+        results = await runner.run_episodes(jobs, resume=True, pool=pool, on_month=on_month)
+    failed = [r for r in results if r.summary.get("valid") is False]
+    if failed:
+        raise EpisodesFailed(
+            f"{len(failed)} of {len(results)} episodes stopped ({failed[0].directory}: {failed[0].summary['invalid_reason']}); "
+            "run the same command again to resume them"
+        )
+    return results
 
 
 def metrics_table(roots: Mapping[str, Path]) -> pd.DataFrame:
