@@ -480,3 +480,14 @@ def test_episodes_whose_model_stopped_answering_fail_their_stage_and_run_again(t
     asyncio.run(pipeline.run_experiment(config, progress=False, pool=pool))  # the stopped episodes run again
     rerest = tmp_path / "out" / "iter1" / "eval" / "rerest"
     assert all(read_run(rerest / f"seed{s}").summary["valid"] for s in (100, 101))
+
+
+def test_stage_time_spans_count_overlaps_once_and_leave_gaps_out():
+    from govsim.rerest.summary import _span
+
+    def stage(end, wall_s):
+        return {"at": end, "wall_s": wall_s}
+
+    assert _span([stage(10, 10), stage(15, 10)]) == 15  # 0-10 and 5-15 overlap
+    assert _span([stage(10, 10), stage(8, 2)]) == 10  # one inside the other
+    assert _span([stage(10, 10), stage(3610, 10)]) == 20  # resumed an hour later: the gap is not wall clock of the run

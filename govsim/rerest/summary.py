@@ -170,7 +170,7 @@ def _fixed_line(label: Iterable[str], result: dict[str, Any] | None) -> str:
         return "| " + " | ".join([*label, "-", "-", "-", "-", "-"]) + " |"
     vs = result.get("vs_base")
     versus = "-" if not vs else (
-        f"+{vs['gained']} / -{vs['lost']}" + ("" if vs["p"] is None else f", p = {vs['p']:.3f}")
+        f"+{vs['gained']} / -{vs['lost']}" + ("" if vs["p"] is None else f", p = {vs['p']:.2g}")
         + f"; {vs['differ']}/{vs['compared']} differ"
     )
     q = result["amounts"]["quartiles"]
@@ -292,8 +292,13 @@ def _held_rows(trained: dict[str, Any]) -> str:
 
 
 def _span(records: list[dict[str, Any]]) -> float:
-    """Wall-clock seconds from the first stage's start to the last one's end (stages may overlap)."""
-    return max(r["at"] for r in records) - min(r["at"] - r["wall_s"] for r in records)
+    """Wall-clock seconds in which some stage ran: the union of their intervals (stages may
+    overlap; the gaps of a run resumed in another session do not count)."""
+    total, end = 0.0, -math.inf
+    for start, stop in sorted((r["at"] - r["wall_s"], r["at"]) for r in records):
+        if stop > end:
+            total, end = total + stop - max(start, end), stop
+    return total
 
 
 def _time_lines(stages: Any, iterations: int) -> list[str]:
