@@ -300,11 +300,10 @@ def rerest(
 ) -> None:
     """Re-ReST self-training: sample, score, reflect, train LoRA adapters, evaluate them (resumable)."""
     from govsim.rerest.command import rerest as run_rerest
+    from govsim.rerest.evaluate import EpisodesFailed
 
     if report and restart:
         fail("--report reads the finished stages and --restart clears them; use one")
-    from govsim.rerest.evaluate import EpisodesFailed
-
     try:
         typer.echo(run_rerest(config_file, parse_overrides(set_), out, restart, progress, report_only=report))
     except ConfigError as exc:
