@@ -17,7 +17,6 @@ started, so mind the memory):
 
 import argparse
 import asyncio
-import json
 from functools import partial
 from pathlib import Path
 
@@ -26,11 +25,11 @@ from govsim.cli import parse_overrides
 from govsim.llm.pool import LLMPool, make_llm, resolve_backend
 from govsim.report import wilson
 from govsim.rerest.config import load
-from govsim.rerest.pipeline import load_decisions
+from govsim.rerest.pipeline import load_decisions, opened
 from govsim.rerest.reflect import reflect
 from govsim.rerest.reply import Reader, token_counter
 from govsim.rerest.sample import kinds
-from govsim.rerest.stages import CONFIG_FILE, STAGES_FILE, read_jsonl, write_jsonl
+from govsim.rerest.stages import CONFIG_FILE, read_jsonl, write_jsonl
 from govsim.rerest.texts import Texts
 
 
@@ -54,15 +53,14 @@ def line(name: str, rows: list[dict]) -> str:
 async def main() -> None:
     args = parse_args()
     out, i = args.out, args.iteration
-    config = load(out / CONFIG_FILE, parse_overrides(args.overrides))
-    stages = json.loads((out / STAGES_FILE).read_text())
-    if f"i{i}.reflect" not in stages:
+    run = opened(load(out / CONFIG_FILE))  # where the run's stages put things (read only)
+    config = load(out / CONFIG_FILE, parse_overrides(args.overrides))  # how to ask the reflector now
+    if not run.stages.done(f"i{i}.reflect"):
         raise SystemExit(f"error: {out} has no finished stage i{i}.reflect; run the experiment that far first")
-    reflected = stages[f"i{i}.reflect"]["result"]["reflector"]  # "base" or "reflector<j>"
-    trained = f"i{reflected.removeprefix('reflector')}.train.reflector"
-    adapter = None if reflected == "base" else stages[trained]["result"]["adapter"]
-    sampled = "base" if i == 1 else f"rerest{i - 1}"  # the Re-ReST track's samples of that iteration
-    samples_dir = out / f"iter{i}" / "samples" / sampled
+    reflected = run.stages.result(f"i{i}.reflect")["reflector"]  # "base" or "reflector<j>"
+    adapter = None if reflected == "base" else run.adapter_of("reflector", i - 1).adapter
+    samples_dir = run.samples_of("rerest", i)
+    sampled = samples_dir.name
     decisions, samples = load_decisions(samples_dir), read_jsonl(samples_dir / "samples.jsonl")
 
     template = config.run_config()

@@ -26,7 +26,7 @@ from govsim.rerest.reflect import passing, reflect
 from govsim.rerest.reply import Reader
 from govsim.rerest.results import COLUMNS, LOSS_COLUMNS
 from govsim.rerest.sample import draw_samples, scored_row
-from govsim.rerest.stages import STAGES_FILE, Stages, read_jsonl
+from govsim.rerest.stages import CONFIG_FILE, STAGES_FILE, Stages, read_jsonl
 from govsim.rerest.texts import Texts, load_templates
 from govsim.runlog import read_run
 
@@ -288,7 +288,9 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     }
     assert faked["train"] == ["iter1/reflector", "iter1/self_training"]
     # --report summarizes what is done so far, running nothing
-    assert "iteration 1" in pipeline.report(config).read_text().lower()
+    saved = (tmp_path / "out" / CONFIG_FILE).read_text()
+    assert "iteration 1" in pipeline.report(config.model_copy(update={"threads": 7})).read_text().lower()
+    assert (tmp_path / "out" / CONFIG_FILE).read_text() == saved  # a report only reads the run's config
     so_far = list(csv.DictReader(open(tmp_path / "out" / "rerest_summary.csv")))
     assert [r["method"] for r in so_far][0] == "base" and so_far[0]["sample_n"] == "16"
     with pytest.raises(ConfigError, match="no finished Re-ReST stage to report"):
@@ -412,6 +414,9 @@ def test_resuming_with_another_config_is_refused(tmp_path, faked):
     shutil.copytree(tmp_path / "out", tmp_path / "moved")  # a run folder moved elsewhere resumes there
     moved = small_config(tmp_path, out=str(tmp_path / "moved")).model_dump(mode="json")
     assert Stages(tmp_path / "moved", moved, normalize=rerest_config.identity).record
+    reading = Stages(tmp_path / "moved", moved, normalize=rerest_config.identity, read_only=True)
+    with pytest.raises(RuntimeError, match="i9.train.rerest is not done and .* was opened read-only"):
+        asyncio.run(reading.run("i9.train.rerest", dict))
     (tmp_path / "out" / "notes.txt").write_text("mine")  # not the run's: a restart keeps it
     restarted = Stages(tmp_path / "out", small_config(tmp_path, **{"sampling.k": 3}).model_dump(mode="json"), restart=True)
     assert restarted.record == {}

@@ -115,6 +115,10 @@ class Experiment:
                 return Policy(f"{name}{i}", self.stages.result(stage)["adapter"])
         return Policy(BASE, None)
 
+    def samples_of(self, method: str, i: int) -> Path:
+        """The samples ``method`` learns from in iteration i: those of its policy after iteration i - 1."""
+        return self.out / f"iter{i}" / "samples" / self.adapter_of(method, i - 1).name
+
     # ------------------------------------------------------------------ an iteration
 
     async def iteration(self, i: int) -> None:
@@ -133,13 +137,13 @@ class Experiment:
                 run(f"i{i}.sample.{policy.name}", lambda e=episodes, p=policy: self._sample(e, root / "samples" / p.name, p)),
                 *([self._base_fixed(self.home)] if held_out else []),
             )
-        rerest_dir = root / "samples" / policies["rerest"].name
+        rerest_dir = self.samples_of("rerest", i)
         await asyncio.gather(  # in iteration 1 both reflect with the base model: shared batches
             run(f"i{i}.reflect", lambda: self._reflect(rerest_dir, root / "reflections.jsonl", i)),
             run("base.heldout", self._heldout),
         )
         data = root / "data"
-        self_training_dir = root / "samples" / policies["self_training"].name
+        self_training_dir = self.samples_of("self_training", i)
         await run(f"i{i}.datasets", lambda: self._datasets(rerest_dir, self_training_dir, root, data))
         reflector_model = resolve_model(self.config.reflection.model or self.template.llm.model)
         agent_model = resolve_model(self.template.llm.model)
@@ -295,12 +299,17 @@ def load_decisions(folder: Path) -> dict[str, Decision]:
     return {row["id"]: Decision.from_json(row) for row in read_jsonl(folder / "decisions.jsonl")}
 
 
-def report(config: ReRestConfig) -> Path:
-    """Write the summary of the stages finished so far, of a running or stopped run; runs nothing."""
+def opened(config: ReRestConfig) -> Experiment:
+    """The run in ``config.out`` as it stands, only to be read (no engine; no stage can run)."""
     if not (Path(config.out) / STAGES_FILE).is_file():
         raise ConfigError(f"{config.out} has no finished Re-ReST stage to report; run the experiment first")
-    stages = Stages(config.out, config.model_dump(mode="json"), normalize=identity)
-    return summary.write(Experiment(config, None, stages, progress=False))
+    stages = Stages(config.out, config.model_dump(mode="json"), normalize=identity, read_only=True)
+    return Experiment(config, None, stages, progress=False)
+
+
+def report(config: ReRestConfig) -> Path:
+    """Write the summary of the stages finished so far, of a running or stopped run; runs nothing."""
+    return summary.write(opened(config))
 
 
 async def run_experiment(config: ReRestConfig, restart: bool = False, progress: bool = True, pool: Any = None) -> Path:

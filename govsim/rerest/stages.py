@@ -9,7 +9,8 @@ runner resumes each episode from its last month.
 The config the directory was made with is kept in ``rerest_config.json``; resuming with a
 different one is refused (one line), since its finished stages would not match. Both are
 compared after ``normalize`` (e.g. re-validation, which fills in keys added to the config
-model since with their defaults).
+model since with their defaults). Opened ``read_only`` (by reports and control scripts),
+the directory is only read: the config is checked but not written, and no stage may run.
 """
 
 from __future__ import annotations
@@ -34,18 +35,20 @@ CONFIG_FILE = "rerest_config.json"
 class Stages:
     def __init__(
         self, out: str | Path, config: dict[str, Any], restart: bool = False,
-        normalize: Callable[[dict[str, Any]], Any] = lambda data: data,
+        normalize: Callable[[dict[str, Any]], Any] = lambda data: data, read_only: bool = False,
     ) -> None:
         self.out = Path(out)
+        self.read_only = read_only
         if restart:
             clear(self.out)
-        self.out.mkdir(parents=True, exist_ok=True)
         saved = self.out / CONFIG_FILE
         if saved.exists() and not _same(json.loads(saved.read_text()), config, normalize):
             raise ConfigError(
                 f"{self.out} holds a Re-ReST run made with another config; use --restart or another output directory"
             )
-        write_json_atomic(saved, config)
+        if not read_only:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(saved, config)
         path = self.out / STAGES_FILE
         self.record: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
 
@@ -59,6 +62,8 @@ class Stages:
         """Run ``fn`` unless the stage is done; record its (JSON-able) result and time."""
         if self.done(name):
             return self.result(name)
+        if self.read_only:
+            raise RuntimeError(f"stage {name} is not done and {self.out} was opened read-only")
         started = time.perf_counter()
         result = fn()
         if inspect.isawaitable(result):
