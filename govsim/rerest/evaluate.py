@@ -59,7 +59,10 @@ def metrics_table(roots: Mapping[str, Path]) -> pd.DataFrame:
             frames.append(frame.assign(method=method))
     if not frames:
         return pd.DataFrame(columns=["method", "runs"])
-    return report.summary_table(pd.concat(frames, ignore_index=True), by=["method"])
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    # all-NA columns (e.g. None in every run of one method) left out of the concat, whose dtype rule for them changes
+    runs = pd.concat([f.dropna(axis=1, how="all") for f in frames], ignore_index=True).reindex(columns=columns)
+    return report.summary_table(runs, by=["method"])
 
 
 def logged_adapters(root: Path) -> dict[str, int]:
