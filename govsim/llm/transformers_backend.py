@@ -99,13 +99,6 @@ class TransformersLLM(LLM):
             self._run, window_s=window_s, max_batch=max_batch, key=lambda job: job.adapter
         )
 
-    @classmethod
-    def from_loaded(cls, lm: Any, tokenizer: Any, *, name: str = "custom", **kwargs: Any) -> TransformersLLM:
-        """Wrap a model already in memory (e.g. one built from a config for a benchmark)."""
-        llm = cls(name, device=str(lm.device), **kwargs)
-        llm._set_model(lm, tokenizer)
-        return llm
-
     @property
     def batch_sizes(self) -> list[int]:
         """Sizes of the batches run so far (evidence of batching)."""
@@ -160,9 +153,7 @@ class TransformersLLM(LLM):
             lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
         except OSError as exc:
             raise LLMError(f"transformers backend: cannot load model {self.model!r}: {first_line(exc)}") from exc
-        self._set_model(lm.to(self._device), tokenizer)
-
-    def _set_model(self, lm: Any, tokenizer: Any) -> None:
+        lm = lm.to(self._device)
         if self._threads and lm.device.type == "cpu":
             torch.set_num_threads(self._threads)
         self._lm, self._tok = lm.eval(), _prepare_tokenizer(tokenizer)
