@@ -25,7 +25,7 @@ from govsim.rerest.config import ReflectionSpec, SamplingSpec
 from govsim.rerest.decisions import from_run
 from govsim.rerest.reflect import passing, reflect
 from govsim.rerest.reply import Reader
-from govsim.rerest.results import COLUMNS, LOSS_COLUMNS
+from govsim.rerest.results import COLUMNS, EPISODE_ROW_COLUMNS, LOSS_COLUMNS
 from govsim.rerest.sample import draw_samples, scored_row
 from govsim.rerest.stages import CONFIG_FILE, STAGES_FILE, Stages, read_jsonl
 from govsim.rerest.texts import Texts, load_templates
@@ -336,6 +336,13 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     assert (rerest["train_loss"], rerest["heldout_loss"]) == ("1.2", "1.7") and base["train_loss"] == ""
     losses = list(csv.DictReader(open(out / "rerest_losses.csv")))
     assert list(losses[0]) == LOSS_COLUMNS and len(losses) == 3 * 3  # 3 adapters, epochs 0-2
+    episodes = list(csv.DictReader(open(out / "rerest_episodes.csv")))  # the rows behind the episode intervals
+    assert list(episodes[0]) == EPISODE_ROW_COLUMNS
+    assert [(r["iteration"], r["method"], r["seed"], r["status"]) for r in episodes] == [
+        (str(i), m, str(seed), "ok") for i, m in ((0, "base"), (1, "self_training"), (1, "rerest")) for seed in (100, 101)
+    ]
+    assert [r["survived"] for r in episodes if r["method"] == "rerest"] == ["True", "True"]
+    assert float(rerest["over_usage"]) == 0.0 and float(base["equality"]) > 0  # the paper's last two metrics too
 
     stages = json.loads((out / STAGES_FILE).read_text())
     rerest_adapter = str(out / "iter1" / "adapters" / "rerest")

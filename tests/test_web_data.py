@@ -361,6 +361,9 @@ def test_compare_columns_put_the_papers_metrics_first():
 def test_rerest_reader_reports_bad_files(fixture_root, tmp_path):
     frame, problems = data.read_rerest(fixture_root / "rerest" / results.SUMMARY_FILE)
     assert problems == [] and set(frame["method"]) == {"base", "self_training", "rerest"}
+    older = tmp_path / "older.csv"  # written before the summary had the paper's equality and over-usage
+    pd.read_csv(fixture_root / "rerest" / results.SUMMARY_FILE).drop(columns=["equality", "over_usage"]).to_csv(older)
+    assert data.read_rerest(older)[1] == []
     bad = tmp_path / results.SUMMARY_FILE
     bad.write_text("iteration,method,gain\n1,rerest,lots\n")
     frame, problems = data.read_rerest(bad)

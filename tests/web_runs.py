@@ -157,12 +157,12 @@ def damage(directory: Path, how: str, outside: Path) -> Path:
 # (the header written out here, not taken from web.data).
 REREST_CSV = (
     "iteration,method,runs,survival_rate,survival_rate_ci,survival_time,survival_time_ci,gain,gain_ci,"
-    "efficiency,efficiency_ci,sample_pass_rate,reflection_pass_rate\n"
-    "0,base,5,20.0,10.0,3.5,1.2,30.0,5.0,0.25,0.05,0.40,\n"
-    "1,self_training,5,40.0,15.0,6.0,1.5,55.0,6.0,0.46,0.06,0.55,\n"
-    "1,rerest,5,60.0,12.0,8.5,1.1,80.0,4.0,0.67,0.04,0.70,0.62\n"
-    "2,self_training,5,50.0,14.0,7.0,1.4,62.0,5.5,0.52,0.05,0.58,\n"
-    "2,rerest,5,80.0,10.0,10.5,0.9,98.0,3.5,0.82,0.03,0.81,0.74\n"
+    "efficiency,efficiency_ci,equality,equality_ci,over_usage,over_usage_ci,sample_pass_rate,reflection_pass_rate\n"
+    "0,base,5,20.0,10.0,3.5,1.2,30.0,5.0,0.25,0.05,0.80,0.04,60.0,9.0,0.40,\n"
+    "1,self_training,5,40.0,15.0,6.0,1.5,55.0,6.0,0.46,0.06,0.84,0.03,45.0,8.0,0.55,\n"
+    "1,rerest,5,60.0,12.0,8.5,1.1,80.0,4.0,0.67,0.04,0.90,0.02,30.0,7.0,0.70,0.62\n"
+    "2,self_training,5,50.0,14.0,7.0,1.4,62.0,5.5,0.52,0.05,0.86,0.03,40.0,8.5,0.58,\n"
+    "2,rerest,5,80.0,10.0,10.5,0.9,98.0,3.5,0.82,0.03,0.93,0.02,20.0,6.0,0.81,0.74\n"
 )
 RUNS = 22  # every run folder build_root makes
 FINISHED = 12  # of which finished cleanly

@@ -50,18 +50,22 @@ async def play(pool: Any, jobs: list[tuple[RunConfig, Path]], progress: bool = T
     return results
 
 
-def metrics_table(roots: Mapping[str, Path]) -> pd.DataFrame:
-    """One row per method: runs and mean/CI of the paper's metrics (via govsim.report)."""
-    frames = []
-    for method, root in roots.items():
-        frame = report.runs_frame([root])
-        if not frame.empty:
-            frames.append(frame.assign(method=method))
+def runs_of(roots: Mapping[str, Path]) -> pd.DataFrame:
+    """One row per episode under each method's root (``govsim.report.runs_frame``), with ``method``."""
+    frames = [report.runs_frame([root]).assign(method=method) for method, root in roots.items()]
+    frames = [f for f in frames if len(f)]
     if not frames:
-        return pd.DataFrame(columns=["method", "runs"])
+        return pd.DataFrame(columns=["method"])
     columns = list(dict.fromkeys(c for f in frames for c in f.columns))
     # all-NA columns (e.g. None in every run of one method) left out of the concat, whose dtype rule for them changes
-    runs = pd.concat([f.dropna(axis=1, how="all") for f in frames], ignore_index=True).reindex(columns=columns)
+    return pd.concat([f.dropna(axis=1, how="all") for f in frames], ignore_index=True).reindex(columns=columns)
+
+
+def metrics_table(roots: Mapping[str, Path]) -> pd.DataFrame:
+    """One row per method: runs and mean/CI of the paper's metrics (via govsim.report)."""
+    runs = runs_of(roots)
+    if runs.empty:
+        return pd.DataFrame(columns=["method", "runs"])
     return report.summary_table(runs, by=["method"])
 
 

@@ -15,10 +15,11 @@ SUMMARY_FILE = "rerest_summary.csv"
 SUMMARY_MARKDOWN = "rerest_summary.md"
 LOSSES_FILE = "rerest_losses.csv"
 TRANSFER_FILE = "rerest_transfer.csv"  # with ``transfer``
-FILES = (SUMMARY_FILE, SUMMARY_MARKDOWN, LOSSES_FILE, TRANSFER_FILE)
+EPISODES_FILE = "rerest_episodes.csv"  # one row per held-out episode
+FILES = (SUMMARY_FILE, SUMMARY_MARKDOWN, LOSSES_FILE, TRANSFER_FILE, EPISODES_FILE)
 
-# the episodes' metrics (govsim.report's), each with its 95 % interval: ``_ci`` half its width
-TABLE_METRICS = ("survival_rate", "survival_time", "gain", "efficiency")
+# the episodes' metrics (govsim.report's, the paper's table's), each with its 95 % interval: ``_ci`` half its width
+TABLE_METRICS = ("survival_rate", "survival_time", "gain", "efficiency", "equality", "over_usage")
 EPISODE_COLUMNS = [c for m in TABLE_METRICS for c in (m, f"{m}_ci", f"{m}_low", f"{m}_high")]
 # the fixed-input pass rates: of the k sampled replies and of the greedy one, each with its Wilson interval
 RATES = ("sample", "greedy")
@@ -27,9 +28,13 @@ RATE_COLUMNS = [c for r in RATES for c in (f"{r}_pass_rate", f"{r}_pass_rate_ci"
 COLUMNS = ["iteration", "method", "runs", *EPISODE_COLUMNS, *RATE_COLUMNS, "reflection_pass_rate", "train_loss", "heldout_loss"]
 TRANSFER_COLUMNS = ["scenario", "method", "runs", *EPISODE_COLUMNS, *RATE_COLUMNS]
 LOSS_COLUMNS = ["iteration", "adapter", "epoch", "train_loss", "heldout_loss"]
+EPISODE_ROW_COLUMNS = [  # rerest_episodes.csv: the rows the episode intervals are computed from
+    "scenario", "iteration", "method", "seed", "status", "reason", "survived", "survival_time", "gain", "efficiency",
+    "equality", "over_usage", "llm_calls", "parse_failures", "fallbacks", "invalid_actions",
+]
 
 # What a reader plots over the iterations, and the summary's columns it needs for that
-# (a summary written before the greedy and loss columns existed still reads).
+# (a summary written before the greedy, loss, equality and over-usage columns existed still reads).
 CHARTED = (*TABLE_METRICS, "sample_pass_rate", "reflection_pass_rate")
-READ_COLUMNS = ("iteration", "method", *(c for m in TABLE_METRICS for c in (m, f"{m}_ci")), "sample_pass_rate",
+READ_COLUMNS = ("iteration", "method", *(c for m in TABLE_METRICS[:4] for c in (m, f"{m}_ci")), "sample_pass_rate",
                 "reflection_pass_rate")

@@ -1,5 +1,5 @@
-"""The results of a Re-ReST experiment: ``rerest_summary.csv``/``.md``, ``rerest_losses.csv``
-and, with ``transfer``, ``rerest_transfer.csv``.
+"""The results of a Re-ReST experiment: ``rerest_summary.csv``/``.md``, ``rerest_losses.csv``,
+``rerest_episodes.csv`` and, with ``transfer``, ``rerest_transfer.csv``.
 
 ``rerest_summary.csv`` has exactly ``COLUMNS`` (``govsim.rerest.results``: the dashboard reads them): one row for
 the base model (iteration 0) and one per method (self_training, rerest, and dpo when
@@ -14,7 +14,9 @@ enabled) and iteration. Two evaluations per row:
 
 ``reflection_pass_rate`` (Re-ReST rows) is the share of that iteration's corrections that
 passed; ``train_loss`` and ``heldout_loss`` are the adapter's last epoch's mean training
-loss and its last held-out loss. ``rerest_losses.csv`` has every epoch of every adapter.
+loss and its last held-out loss. ``rerest_losses.csv`` has every epoch of every adapter;
+``rerest_episodes.csv`` every held-out episode the intervals come from (scenario,
+iteration, method, seed, status, metrics and call counters), to pair methods seed by seed.
 The markdown adds the amounts asked, the check outcomes, how each iteration's data and
 adapters came about, what was dropped and why, and the stage times.
 """
@@ -28,11 +30,13 @@ from typing import Any
 import pandas as pd
 
 from govsim.report import to_markdown
-from govsim.rerest.evaluate import metrics_table
+from govsim.rerest.evaluate import metrics_table, runs_of
 from govsim.rerest.results import (
     BASE,
     COLUMNS,
     EPISODE_COLUMNS,
+    EPISODE_ROW_COLUMNS,
+    EPISODES_FILE,
     LOSS_COLUMNS,
     LOSSES_FILE,
     METHOD_ORDER,
@@ -136,11 +140,29 @@ def transfer_table(experiment: Any) -> pd.DataFrame:
     return pd.DataFrame(out, columns=TRANSFER_COLUMNS)
 
 
+def episodes(experiment: Any) -> pd.DataFrame:
+    """Every held-out episode found so far: base (iteration 0) and each method's, at home and in transfer."""
+    config, frames = experiment.config, []
+    for i in range(1, config.iterations + 1):
+        for method, (root, _) in experiment.eval_roots(i).items():
+            frames.append((experiment.template.scenario, 0 if method == BASE else i, {method: root}))
+    for scenario in config.transfer:
+        root = experiment.track(scenario).root
+        roots = {BASE: root / "eval_base", **{m: root / "eval" / m for m in experiment.methods}}
+        frames += [(scenario, 0 if m == BASE else config.iterations, {m: r}) for m, r in roots.items()]
+    rows = [runs_of(roots).assign(scenario=scenario, iteration=i) for scenario, i, roots in frames]
+    rows = [r for r in rows if len(r)]
+    if not rows:
+        return pd.DataFrame(columns=EPISODE_ROW_COLUMNS)
+    return pd.concat([r.reindex(columns=EPISODE_ROW_COLUMNS) for r in rows], ignore_index=True)
+
+
 def write(experiment: Any):
     out = experiment.out
     frame = table(experiment)
     frame.to_csv(out / SUMMARY_FILE, index=False)
     losses(experiment).to_csv(out / LOSSES_FILE, index=False)
+    episodes(experiment).to_csv(out / EPISODES_FILE, index=False)
     transfer = transfer_table(experiment) if experiment.config.transfer else None
     if transfer is not None:
         transfer.to_csv(out / TRANSFER_FILE, index=False)
