@@ -317,6 +317,8 @@ def rerest(
 def subskills(
     model: str | None = typer.Option(None, help="'embedded', a model folder, a GGUF file or a hub name."),
     backend: str | None = typer.Option(None, help="LLM backend: auto, vllm, transformers, openai, fake."),
+    adapter: Path | None = typer.Option(
+        None, help="A LoRA adapter folder to ask instead of the bare model (e.g. a Re-ReST run's iter1/adapters/rerest)."),
     items: int = typer.Option(150, help="Items per test and scenario (the reference's 150)."),
     seed: int = typer.Option(0, help="Seed of the items (same seed, same items)."),
     scenario: str = typer.Option("fishery", help="Comma-separated scenarios, or 'all'."),
@@ -338,10 +340,12 @@ def subskills(
 
     if items < 1:
         fail("--items must be >= 1, e.g. --items 150")
+    if adapter is not None and not (adapter / "adapter_config.json").is_file():
+        fail(f"--adapter {adapter}: not a LoRA adapter folder (it has no adapter_config.json)")
     names = scenario_files.available() if scenario == "all" else [s.strip() for s in scenario.split(",") if s.strip()]
     chosen = None if tests == "all" else [t.strip() for t in tests.split(",") if t.strip()]
     settings = {"temperature": temperature, "max_tokens": max_tokens}
-    settings.update({k: v for k, v in {"model": model, "backend": backend}.items() if v is not None})
+    settings.update({k: v for k, v in {"model": model, "backend": backend, "adapter": adapter and str(adapter)}.items() if v is not None})
     try:
         llm_config = LLMConfig.model_validate(settings)
         records = asyncio.run(

@@ -321,15 +321,18 @@ async def run(
     tests: Iterable[str] | None = None,
     llm: LLM | None = None,
 ) -> list[dict[str, Any]]:
-    """Build the model from ``llm_config`` (or use ``llm``), ask every item, return the records."""
+    """Build the model from ``llm_config`` (or use ``llm``), ask every item, return the records
+    (each with the ``adapter`` asked: ``llm_config.adapter``)."""
     questions = make_items(scenario_names, items, seed, tests)
     sampling = Sampling(temperature=llm_config.temperature, top_p=llm_config.top_p, max_tokens=llm_config.max_tokens)
     if llm is not None:
-        return await ask(llm, questions, sampling, constrain)
-    from govsim.llm.pool import LLMPool
+        records = await ask(llm, questions, sampling, constrain)
+    else:
+        from govsim.llm.pool import LLMPool
 
-    pool = LLMPool(llm_config, seed=seed)
-    try:
-        return await ask(pool.get(), questions, sampling, constrain)
-    finally:
-        await pool.aclose()
+        pool = LLMPool(llm_config, seed=seed)
+        try:
+            records = await ask(pool.get(), questions, sampling, constrain)
+        finally:
+            await pool.aclose()
+    return [{**r, "adapter": llm_config.adapter} for r in records]

@@ -247,3 +247,19 @@ def test_command_line(tmp_path):
     assert bad.exit_code == 2 and "subskill test 'sim_guess' is unknown" in bad.output
     bad = CliRunner().invoke(app, ["subskills", "--backend", "fake", "--items", "0"])
     assert bad.exit_code == 2 and "--items must be >= 1" in bad.output
+    assert first["adapter"] is None
+    bad = CliRunner().invoke(app, ["subskills", "--backend", "fake", "--adapter", str(tmp_path)])
+    assert bad.exit_code == 2 and "not a LoRA adapter folder (it has no adapter_config.json)" in bad.output
+
+
+def test_an_adapter_is_asked_and_recorded(tmp_path):
+    """--adapter: every request names the LoRA folder (a Re-ReST adapter on held-out items)."""
+    adapter = tmp_path / "rerest"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text('{"r": 8}')
+    details = tmp_path / "details.jsonl"
+    args = ["subskills", "--backend", "fake", "--items", "3", "--tests", "sim_choose", "--adapter", str(adapter),
+            "--details", str(details)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["adapter"] for line in details.read_text().splitlines()] == [str(adapter)] * 3
