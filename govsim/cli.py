@@ -345,7 +345,8 @@ def subskills(
     names = scenario_files.available() if scenario == "all" else [s.strip() for s in scenario.split(",") if s.strip()]
     chosen = None if tests == "all" else [t.strip() for t in tests.split(",") if t.strip()]
     settings = {"temperature": temperature, "max_tokens": max_tokens}
-    settings.update({k: v for k, v in {"model": model, "backend": backend, "adapter": adapter and str(adapter)}.items() if v is not None})
+    given = {"model": model, "backend": backend, "adapter": adapter and str(adapter)}
+    settings.update({k: v for k, v in given.items() if v is not None})
     try:
         llm_config = LLMConfig.model_validate(settings)
         records = asyncio.run(
