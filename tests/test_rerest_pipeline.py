@@ -221,6 +221,18 @@ def test_the_fixed_input_evaluation(tmp_path):
     assert (paired["compared"], paired["differ"], paired["gained"], paired["lost"]) == (4, 4, 0, 4)
     assert paired["p"] == pytest.approx(stats.binomtest(0, 4).pvalue)
 
+    # a second seed's episode that reads word for word as the first: its prompts are copies, counted once
+    again = from_run(episode(tmp_path / "seed101", seed=101))
+    assert [d.messages for d in again] == [d.messages for d in decisions] and fixed.distinct([*decisions, *again]) == decisions
+    both = [*decisions, *again]
+    keys = fixed.prompt_keys(both)
+    base2 = asyncio.run(fixed.answer(FakeLLM(script), both, spec, None, TEXTS, reader, 512, progress=False))
+    worse2 = asyncio.run(fixed.answer(sixty, both, spec, "/x", TEXTS, reader, 512, progress=False))
+    counted = fixed.summarize(worse2, base2, keys)
+    assert counted["prompts"] == 4 and counted["greedy"]["n"] == 4 and counted["sampled"]["n"] == 24
+    assert counted["vs_base"]["compared"] == 4 and counted["vs_base"]["p"] == pytest.approx(paired["p"])
+    assert fixed.summarize(worse2, base2)["vs_base"]["compared"] == 8  # without keys each copy would count
+
 
 # ---------------------------------------------------------------- the whole pipeline, on the fake backend
 
@@ -293,7 +305,7 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     assert "iteration 1" in pipeline.report(config.model_copy(update={"threads": 7})).read_text().lower()
     assert (tmp_path / "out" / CONFIG_FILE).read_text() == saved  # a report only reads the run's config
     so_far = list(csv.DictReader(open(tmp_path / "out" / "rerest_summary.csv")))
-    assert [r["method"] for r in so_far][0] == "base" and so_far[0]["sample_n"] == "16"
+    assert [r["method"] for r in so_far][0] == "base" and so_far[0]["sample_n"] == "8"
     with pytest.raises(ConfigError, match="no finished Re-ReST stage to report"):
         pipeline.report(small_config(tmp_path, out=str(tmp_path / "empty")))
     assert not (tmp_path / "empty").exists()  # nothing was made
@@ -310,15 +322,18 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     }
     assert len(read_jsonl(out / "iter1" / "data" / "agent_rerest.jsonl")) == 6  # 4 passing samples + 2 corrections
 
-    # every method answered the same prompts: the base model's harvests on the held-out seeds
+    # every method answered the same prompts: the base model's harvests on the held-out seeds, each
+    # distinct prompt once (both seeds play alike, so seed101's 4 repeat seed100's word for word)
     prompts = {r["decision"] for r in read_jsonl(out / "fixed" / "base.jsonl")}
-    assert prompts == {d["id"] for d in read_jsonl(out / "fixed" / "decisions.jsonl")} and len(prompts) == 8
+    assert prompts == {d["id"] for d in read_jsonl(out / "fixed" / "decisions.jsonl")}
+    assert sorted(prompts) == ["seed100/m1/John", "seed100/m1/Kate", "seed100/m2/John", "seed100/m2/Kate"]
+    assert json.loads((out / STAGES_FILE).read_text())["base.fixed"]["result"]["copies_left_out"] == 4
     for method in ("self_training", "rerest"):
         assert {r["decision"] for r in read_jsonl(out / "iter1" / "fixed" / f"{method}.jsonl")} == prompts
     # held-out rows, built as the training rows from the held-out decisions, reached every training
     heldout = json.loads((out / STAGES_FILE).read_text())["base.heldout"]["result"]
-    assert heldout["reflections"] == 8 and heldout["pass_rate"] == 0.5  # the 8 failed sampled replies, John's corrected
-    # both held-out seeds play alike: 4 distinct prompts, each with one passing reply, and John's 2 corrections
+    assert heldout["reflections"] == 4 and heldout["pass_rate"] == 0.5  # the 4 failed sampled replies, John's corrected
+    # 4 distinct prompts, each with one passing reply, and John's 2 corrections
     assert faked["heldout"]["iter1/rerest"] == heldout["agent"] == 4 + 2
     assert faked["heldout"]["iter1/reflector"] == heldout["reflector"] > 0
 
@@ -331,7 +346,7 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     assert float(rerest["survival_rate"]) == 100.0 and float(base["survival_rate"]) == 0.0
     assert float(rerest["reflection_pass_rate"]) == pytest.approx(0.5) and base["reflection_pass_rate"] == ""
     assert float(rerest["sample_pass_rate"]) == 1.0 and float(base["sample_pass_rate"]) == pytest.approx(0.5)
-    assert base["sample_n"] == "16" and base["greedy_n"] == "8" and float(base["greedy_pass_rate"]) == 1.0
+    assert base["sample_n"] == "8" and base["greedy_n"] == "4" and float(base["greedy_pass_rate"]) == 1.0
     assert float(base["sample_pass_rate_low"]) < 0.5 < float(base["sample_pass_rate_high"])
     assert (rerest["train_loss"], rerest["heldout_loss"]) == ("1.2", "1.7") and base["train_loss"] == ""
     losses = list(csv.DictReader(open(out / "rerest_losses.csv")))
@@ -349,9 +364,11 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     checks = stages["i1.check"]["result"]
     assert checks["rerest"]["logged_adapters"] == {rerest_adapter: 16} and checks["base"]["logged_adapters"] == {"none": 16}
     vs_base = stages["i1.fixed.rerest"]["result"]["vs_base"]
-    assert (vs_base["compared"], vs_base["gained"], vs_base["lost"]) == (8, 0, 0)
+    assert (vs_base["compared"], vs_base["gained"], vs_base["lost"]) == (4, 0, 0)
     markdown = path.read_text()
-    for part in ("## Fixed inputs: the same 8 held-out prompts", "| 0 | base | 50.0% (8/16)", "## Episodes on the held-out seeds",
+    for part in ("## Fixed inputs: the same 4 prompts of the held-out seeds", "| 0 | base | 50.0% (4/8)",
+                 "Each of the 4 prompts counts once (4 copies from other seeds' episodes left out)",
+                 "**4 of them are also training prompts**", "## Episodes on the held-out seeds",
                  "## Iteration 1", "dropped: collapse 2", "training loss per epoch 1.8 -> 1.2", "## Stage times (s)"):
         assert part in markdown, part
 

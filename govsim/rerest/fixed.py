@@ -6,20 +6,26 @@ rate is the adapter's and not a change of months, stocks or memories. Each promp
 ``sampling.k`` replies at the sampling temperature and one greedy reply (temperature 0,
 how the paper profile's agents decide), drawn and read the agent's way (``reply``).
 
+Prompts are distinct: episodes on different seeds can reach the same prompt word for
+word (on the paper profile every seed's month 1 reads the same), and a copy is no new
+evidence (its greedy reply is the same reply), so copies are kept once (``distinct``;
+``prompt_keys`` lets a summary of an older run, made with copies, count them once too).
+
 Per method: the pass rate of the sampled and of the greedy replies with n and Wilson's
 95 % interval (``govsim.report.wilson``: scipy's binomtest, method "wilson"; the k
 samples of one prompt are not independent, so the sampled interval is a little too
 narrow), the check outcomes (``kinds``) and the distribution of the amounts asked.
-Against the base model, on the greedy replies (one per prompt, paired): how many differ
-in text (the adapter was applied), how many prompts the method passes where the base
-failed and the reverse, and the exact McNemar p-value of that split.
+Against the base model, on the greedy replies (one per distinct prompt, paired): how many
+differ in text (the adapter was applied), how many prompts the method passes where the
+base failed and the reverse, and the exact McNemar p-value of that split.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,6 +69,32 @@ async def answer(
     return rows
 
 
+def prompt_key(decision: Decision) -> str:
+    return json.dumps(decision.messages, sort_keys=True)
+
+
+def prompt_keys(decisions: Iterable[Decision]) -> dict[str, str]:
+    """Decision id -> its prompt, for telling copies of one prompt apart from other prompts."""
+    return {d.id: prompt_key(d) for d in decisions}
+
+
+def distinct(decisions: Iterable[Decision]) -> list[Decision]:
+    """The decisions with a prompt of their own: each copy of an earlier one's prompt left out."""
+    seen: dict[str, Decision] = {}
+    for d in decisions:
+        seen.setdefault(prompt_key(d), d)
+    return list(seen.values())
+
+
+def _greedy(rows: Sequence[dict[str, Any]], keys: Mapping[str, str] | None) -> dict[str, dict[str, Any]]:
+    """One greedy row per distinct prompt (the first decision's), by prompt."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["k"] == GREEDY:
+            out.setdefault(keys[r["decision"]] if keys else r["decision"], r)
+    return out
+
+
 def rate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Passed of n, the rate and its Wilson 95 % interval."""
     n, passed = len(rows), sum(bool(r["passed"]) for r in rows)
@@ -80,10 +112,11 @@ def amounts(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"counts": counts, "quartiles": quartiles}
 
 
-def paired(rows: Sequence[dict[str, Any]], base: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Greedy replies against the base model's on the same prompts."""
-    mine = {r["decision"]: r for r in rows if r["k"] == GREEDY}
-    theirs = {r["decision"]: r for r in base if r["k"] == GREEDY}
+def paired(
+    rows: Sequence[dict[str, Any]], base: Sequence[dict[str, Any]], keys: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Greedy replies against the base model's on the same distinct prompts."""
+    mine, theirs = _greedy(rows, keys), _greedy(base, keys)
     common = sorted(set(mine) & set(theirs))
     gained = sum(mine[d]["passed"] and not theirs[d]["passed"] for d in common)
     lost = sum(theirs[d]["passed"] and not mine[d]["passed"] for d in common)
@@ -94,16 +127,19 @@ def paired(rows: Sequence[dict[str, Any]], base: Sequence[dict[str, Any]]) -> di
     }
 
 
-def summarize(rows: Sequence[dict[str, Any]], base: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The stage record of one method's fixed-input evaluation."""
+def summarize(
+    rows: Sequence[dict[str, Any]], base: Sequence[dict[str, Any]] | None = None, keys: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The stage record of one method's fixed-input evaluation. ``keys`` (``prompt_keys``):
+    copies of one prompt count once: one greedy reply each, and ``prompts`` distinct ones."""
     sampled = [r for r in rows if r["k"] != GREEDY]
     out = {
-        "prompts": len({r["decision"] for r in rows}),
+        "prompts": len(_greedy(rows, keys)),
         "sampled": rate(sampled),
-        "greedy": rate([r for r in rows if r["k"] == GREEDY]),
+        "greedy": rate(list(_greedy(rows, keys).values())),
         "kinds": kinds(sampled),
         "amounts": amounts(sampled),
     }
     if base is not None:
-        out["vs_base"] = paired(rows, base)
+        out["vs_base"] = paired(rows, base, keys)
     return out

@@ -203,10 +203,11 @@ class Experiment:
         """The base model's answers to the track's fixed prompts (and, at home, the held-out rows)."""
 
         async def stage() -> dict[str, Any]:
-            decisions = from_runs([track.root / "eval_base"])
+            found = from_runs([track.root / "eval_base"])
+            decisions = fixed.distinct(found)
             folder = track.root / "fixed"
             write_jsonl(folder / "decisions.jsonl", (d.to_json() for d in decisions))
-            return await self._fixed(track, None, folder / "base.jsonl")
+            return {**await self._fixed(track, None, folder / "base.jsonl"), "copies_left_out": len(found) - len(decisions)}
 
         return await self.stages.run(f"{track.stage}.fixed", stage)
 
@@ -232,7 +233,7 @@ class Experiment:
         )
         write_jsonl(target, rows)
         base = None if adapter is None else read_jsonl(track.root / "fixed" / "base.jsonl")
-        return fixed.summarize(rows, base)
+        return fixed.summarize(rows, base, fixed.prompt_keys(decisions))
 
     async def _sample(self, episodes: Path, folder: Path, policy: Policy) -> dict[str, Any]:
         decisions = from_runs([episodes])

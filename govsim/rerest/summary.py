@@ -30,6 +30,8 @@ from typing import Any
 import pandas as pd
 
 from govsim.report import to_markdown
+from govsim.rerest import fixed
+from govsim.rerest.decisions import Decision
 from govsim.rerest.evaluate import metrics_table, runs_of
 from govsim.rerest.results import (
     BASE,
@@ -46,10 +48,30 @@ from govsim.rerest.results import (
     TRANSFER_COLUMNS,
     TRANSFER_FILE,
 )
+from govsim.rerest.stages import read_jsonl
 
 
 def _get(stages: Any, name: str) -> Any:
     return stages.result(name) if stages.done(name) else None
+
+
+def fixed_result(experiment: Any, stage: str) -> dict[str, Any] | None:
+    """A done fixed-input stage's result, scored again from its reply file with each prompt
+    counted once (a run made before ``fixed.distinct`` asked copies of one prompt)."""
+    result = _get(experiment.stages, stage)
+    if result is None:
+        return None
+    head, _, method = stage.partition(".fixed")  # "base" | "i<n>" | "transfer.<scenario>", then "" | ".<method>"
+    transfer = head.startswith("transfer.")
+    track = experiment.track(head.removeprefix("transfer.")) if transfer else experiment.home
+    folder = track.root / "fixed"
+    root = track.root if transfer else experiment.out / f"iter{head[1:]}"
+    replies = root / "fixed" / f"{method[1:]}.jsonl" if method else folder / "base.jsonl"
+    if not replies.is_file():
+        return result
+    keys = fixed.prompt_keys(Decision.from_json(row) for row in read_jsonl(folder / "decisions.jsonl"))
+    base = read_jsonl(folder / "base.jsonl") if method else None
+    return {**result, **fixed.summarize(read_jsonl(replies), base, keys)}
 
 
 def rate_cells(result: dict[str, Any] | None) -> dict[str, Any]:
@@ -96,7 +118,7 @@ def table(experiment: Any) -> pd.DataFrame:
     for i, method, fixed_stage in rows(experiment):
         row: dict[str, Any] = {"iteration": i, "method": method, "runs": 0}
         row.update(_episode_cells(metrics[max(i, 1)], method))
-        row.update(rate_cells(_get(stages, fixed_stage)))
+        row.update(rate_cells(fixed_result(experiment, fixed_stage)))
         if method == "rerest":
             row["reflection_pass_rate"] = stages.result(f"i{i}.reflect")["pass_rate"]
         trained = _get(stages, f"i{i}.train.{method}") if i else None
@@ -136,7 +158,7 @@ def transfer_table(experiment: Any) -> pd.DataFrame:
         for method in roots:
             fixed_stage = f"{track.stage}.fixed" + ("" if method == BASE else f".{method}")
             out.append({"scenario": scenario, "method": method, "runs": 0, **_episode_cells(metrics, method),
-                        **rate_cells(_get(stages, fixed_stage))})
+                        **rate_cells(fixed_result(experiment, fixed_stage))})
     return pd.DataFrame(out, columns=TRANSFER_COLUMNS)
 
 
@@ -210,6 +232,25 @@ def _fixed_table(first: str, lines: list[tuple[list[str], Any]]) -> list[str]:
     ]
 
 
+def _prompts_line(experiment: Any, base: dict[str, Any]) -> str:
+    """How many held-out prompts are distinct, and how many of them the agent was trained on."""
+    def keys(path: Any) -> list[str]:
+        return list(fixed.prompt_keys(Decision.from_json(row) for row in read_jsonl(path)).values())
+
+    held = keys(experiment.out / "fixed" / "decisions.jsonl")
+    trained = {k for path in sorted(experiment.out.glob("iter*/samples/*/decisions.jsonl")) for k in keys(path)}
+    copies = base.get("copies_left_out", len(held) - len(set(held)))
+    seen = len(set(held) & trained)
+    line = f"Each of the {len(set(held))} prompts counts once ({copies} copies from other seeds' episodes left out)"
+    if not seen:
+        return line + "; none of them is a training prompt."
+    return (
+        line + f". **{seen} of them are also training prompts** (word for word, in the samples the adapters were "
+        "trained from): on those this evaluation, and the held-out losses' rows built from them, measure the "
+        "training prompts, not held-out ones."
+    )
+
+
 def _episode_table(frame: pd.DataFrame, first: str) -> str:
     shown = frame[frame["runs"] > 0][[first, "method", "runs", *EPISODE_COLUMNS]].copy()
     return to_markdown(shown.astype({first: str})) if not shown.empty else "(no episodes finished yet)"
@@ -218,7 +259,7 @@ def _episode_table(frame: pd.DataFrame, first: str) -> str:
 def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None = None) -> str:
     config, stages = experiment.config, experiment.stages
     run = experiment.template
-    base = _get(stages, "base.fixed")
+    base = fixed_result(experiment, "base.fixed")
     lines = [
         "# Re-ReST results",
         "",
@@ -228,14 +269,15 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
         f"k = {config.sampling.k} samples per decision at temperature {config.sampling.temperature}; "
         f"{config.iterations} iteration(s), {config.training.epochs:g} epoch(s) each.",
         "",
-        f"## Fixed inputs: the same {base['prompts'] if base else '?'} held-out prompts for every method",
+        f"## Fixed inputs: the same {base['prompts'] if base else '?'} prompts of the held-out seeds for every method",
         "",
         "The harvest prompts of the base model's episodes on the held-out seeds; per prompt k replies at the sampling "
         "temperature and one greedy reply, each read as the agent's first reply (answer marker within the budget) and "
         "checked (0 < amount <= f(h), within an agreed limit). Rates with (passed/n) [Wilson 95 % interval]; "
         "greedy vs base: prompts the method passes where the base failed / the reverse, exact McNemar p.",
+        *([_prompts_line(experiment, base)] if base else []),
         "",
-        *_fixed_table("iteration", [([str(i), m], _get(stages, s)) for i, m, s in rows(experiment)]),
+        *_fixed_table("iteration", [([str(i), m], fixed_result(experiment, s)) for i, m, s in rows(experiment)]),
         "",
         "## Episodes on the held-out seeds",
         "",
@@ -246,7 +288,7 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
     if transfer is not None and not transfer.empty:
         lines += ["", "## Transfer: the last iteration's adapters in other scenarios", ""]
         lines += _fixed_table("scenario", [
-            ([s, m], _get(stages, f"transfer.{s}.fixed" + ("" if m == BASE else f".{m}")))
+            ([s, m], fixed_result(experiment, f"transfer.{s}.fixed" + ("" if m == BASE else f".{m}")))
             for s, m in zip(transfer["scenario"], transfer["method"])
         ])
         lines += ["", _episode_table(transfer, "scenario")]
