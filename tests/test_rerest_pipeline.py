@@ -50,9 +50,12 @@ def continuation(request):
 def script(request):
     """Episodes: the base model takes 40 (the lake collapses in month 2), an adapter 5.
     Samples: k=0 takes 5 (passes), k=1 takes 50. Corrections: 5 for John, 99 for Kate.
-    Fixed inputs: the rerest adapter 5, the others as the samples."""
+    Fixed inputs: the rerest adapter 5, the others as the samples. Subskill items: the
+    rerest adapter 5, the others 50."""
     tags, adapter = request.tag_dict, request.adapter
     purpose = tags.get("purpose")
+    if purpose == "subskill":
+        return "Answer: 5" if adapter and adapter.endswith("rerest") else "Answer: 50"
     if purpose in TALK:
         if purpose == "summarize_limit" and continuation(request):
             return "9"
@@ -296,7 +299,8 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
         asyncio.run(pipeline.run_experiment(config, progress=False, pool=Pool()))
     done = json.loads((tmp_path / "out" / STAGES_FILE).read_text())
     assert set(done) == {
-        "i1.episodes.base", "base.episodes", "i1.sample.base", "base.fixed", "i1.reflect", "base.heldout", "i1.datasets",
+        "i1.episodes.base", "base.episodes", "i1.sample.base", "base.fixed", "base.subskills", "i1.reflect", "base.heldout",
+        "i1.datasets",
         "i1.train.reflector", "i1.train.self_training",
     }
     assert faked["train"] == ["iter1/reflector", "iter1/self_training"]
@@ -351,6 +355,15 @@ def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
     assert (rerest["train_loss"], rerest["heldout_loss"]) == ("1.2", "1.7") and base["train_loss"] == ""
     losses = list(csv.DictReader(open(out / "rerest_losses.csv")))
     assert list(losses[0]) == LOSS_COLUMNS and len(losses) == 3 * 3  # 3 adapters, epochs 0-2
+    # the subskill items, worded as no training prompt is: "how much will you take?" at stocks 10-100
+    asked = read_jsonl(out / "iter1" / "subskills" / "rerest.jsonl")
+    assert len(asked) == 2 * 150 and {r["test"] for r in asked} == {"sim_choose", "sim_choose_universalization"}
+    assert all(r["passed"] == (r["parsed"] == 5 and r["stock"] >= 50) for r in asked)  # 5 passes where f(h) >= 5
+    stages = json.loads((out / STAGES_FILE).read_text())
+    accuracy = {r["test"]: r for r in stages["i1.subskills.rerest"]["result"]["accuracy"]}
+    assert accuracy["sim_choose"]["passed"] == sum(r["passed"] for r in asked if r["test"] == "sim_choose") > 0
+    assert all(r["passed"] == 0 for r in stages["base.subskills"]["result"]["accuracy"])  # 50 never passes
+    assert len(read_jsonl(out / "subskills" / "base.jsonl")) == 300
     episodes = list(csv.DictReader(open(out / "rerest_episodes.csv")))  # the rows behind the episode intervals
     assert list(episodes[0]) == EPISODE_ROW_COLUMNS
     assert [(r["iteration"], r["method"], r["seed"], r["status"]) for r in episodes] == [
@@ -451,6 +464,7 @@ def test_resuming_with_another_config_is_refused(tmp_path, faked):
 @pytest.mark.parametrize("overrides, message", [
     ({"sampling.kk": 2}, "unknown key 'sampling.kk'; allowed here: k, max_tokens, temperature, top_p"),
     ({"eval_seeds": [0]}, "eval_seeds must be held out from train_seeds; both have [0]"),
+    ({"subskills.tests": ["sim_guess"]}, "subskills: subskill test 'sim_guess' is unknown; known: math_shrinking_limit"),
     ({"run": {"monthz": 2}}, "run: unknown key 'monthz'"),
     ({"run": {"agents": [{"name": "A", "type": "wizard"}]}}, "run: unknown agent type 'wizard'"),
     ({"training.r": 0}, "training.r: Input should be greater than or equal to 1"),
@@ -495,7 +509,8 @@ def test_episodes_whose_model_stopped_answering_fail_their_stage_and_run_again(t
         dead = True
 
         async def _call(self, llm, request, adapter):
-            playing = (request.adapter or adapter or "").endswith("rerest") and request.tag_dict.get("purpose") != "rerest_eval"
+            playing = (request.adapter or adapter or "").endswith("rerest") and request.tag_dict.get("purpose") not in (
+                "rerest_eval", "subskill")
             if self.dead and playing:
                 raise LLMError("engine died")
             return await super()._call(llm, request, adapter)

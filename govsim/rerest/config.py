@@ -78,6 +78,26 @@ class TrainingSpec(Strict):
     dpo_beta: float = Field(0.1, gt=0)  # the DPO variant's beta (TRL's default)
 
 
+class SubskillSpec(Strict):
+    """Held-out questions for every method: items of the paper's subskill tests
+    (``govsim/subskills.py``) at stocks the training prompts never had, asked greedily
+    within the agent's budget. An empty ``tests`` asks none."""
+
+    tests: list[str] = ["sim_choose", "sim_choose_universalization"]  # "how much will you take?" at stocks 10-100
+    items: int = Field(150, ge=1)  # per test (the reference's 150)
+    seed: int = 0  # of the items
+
+    @model_validator(mode="after")
+    def _known(self) -> SubskillSpec:
+        from govsim import subskills
+
+        known = subskills.templates().tests
+        unknown = [t for t in self.tests if t not in known]
+        if unknown:
+            raise ValueError(f"subskill test {unknown[0]!r} is unknown; known: {', '.join(known)}")
+        return self
+
+
 class ReRestConfig(Strict):
     out: str = "runs/rerest"
     run: dict[str, Any] = {}
@@ -91,6 +111,7 @@ class ReRestConfig(Strict):
     # Re-ReST data's (passing, failed) reply pairs; off by default (it costs a training and
     # an evaluation more).
     dpo: bool = False
+    subskills: SubskillSpec = SubskillSpec()
     templates: str | None = None  # feedback/reflection wording; None: govsim/rerest/templates.yaml
     # torch threads of this process (transformers inference and training); None keeps torch's
     # default. On a CPU shared with other busy processes, 1 avoids OpenMP threads spinning

@@ -2,9 +2,10 @@
 
 Output directory layout (every stage recorded in ``stages.json``, see ``stages``):
 
-    rerest_config.json, stages.json, rerest_summary.md, rerest_summary.csv, rerest_losses.csv
+    rerest_config.json, stages.json, rerest_summary.md, rerest_summary.csv, rerest_losses.csv, rerest_episodes.csv
     eval_base/seed<N>/                      the base model's episodes on the held-out seeds
-    fixed/decisions.jsonl, base.jsonl       their harvest prompts, the base model's answers
+    fixed/decisions.jsonl, base.jsonl       their distinct harvest prompts, the base model's answers
+    subskills/base.jsonl                    the base model's answers to the held-out subskill items
     fixed/heldout_reflections.jsonl         the base reflector's corrections of the failed ones
     fixed/heldout_{agent,reflector,dpo}.jsonl   held-out rows for the training losses
     iter<i>/episodes/<policy>/seed<N>/      episodes on the training seeds (decision inputs)
@@ -13,8 +14,9 @@ Output directory layout (every stage recorded in ``stages.json``, see ``stages``
     iter<i>/data/d_m.jsonl, d_r.jsonl, agent_rerest.jsonl, agent_self_training.jsonl, reflector.jsonl
     iter<i>/adapters/{reflector,rerest,self_training}/
     iter<i>/fixed/<method>.jsonl            each adapter's answers to the fixed held-out prompts
+    iter<i>/subskills/<method>.jsonl        each adapter's answers to the subskill items
     iter<i>/eval/<method>/seed<N>/          each adapter's episodes on the held-out seeds
-    transfer/<scenario>/...                 eval_base/, fixed/, eval/<method>/ for ``transfer``
+    transfer/<scenario>/...                 eval_base/, fixed/, subskills/, eval/<method>/ for ``transfer``
 
 With ``dpo``, ``data/dpo.jsonl`` and ``adapters/dpo`` (the DPO variant, trained on the
 Re-ReST track's data) are added and evaluated beside the others.
@@ -26,7 +28,14 @@ batches; the corrected held-out replies only give held-out losses). The inferenc
 are shut down before training and started again afterwards: an idle vLLM CPU worker keeps
 polling (measured: a quarter of a core) and holds its KV cache, both of which training
 needs more. After training every method
-answers the fixed prompts, then plays its held-out episodes, all of one method at once.
+answers the fixed prompts and the subskill items, then plays its held-out episodes, all of
+one method at once.
+
+Held out, and not: the fixed prompts come from episodes on other seeds, but episodes can
+reach the same prompt word for word (on the paper profile every seed's month 1 reads the
+same), and the summary says how many are also training prompts. The subskill items
+(``subskills``: "how much will you take?" at stocks 10-100, with persona and memories) are
+worded and numbered as no training prompt is.
 
 Policies: in iteration 1 both methods sample from the base model (one shared sample set);
 later, each method samples from its own adapter of the previous iteration (the baseline
@@ -44,9 +53,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from govsim import scenarios
+from govsim import scenarios, subskills
 from govsim.config import ConfigError, RunConfig
-from govsim.llm.base import LLM
+from govsim.llm.base import LLM, Sampling
 from govsim.llm.embedded import resolve_model
 from govsim.llm.pool import LLMPool, make_llm, resolve_backend
 from govsim.rerest import datasets, evaluate, fixed, summary
@@ -173,10 +182,16 @@ class Experiment:
         """Each trained adapter on the track's fixed prompts (all at once), then in its
         held-out episodes (one method at a time). ``adapters``: method -> (stage prefix, adapter)."""
         run, trained = self.stages.run, {m: a for m, a in adapters.items() if a[1]}
-        await asyncio.gather(*(
-            run(f"{prefix}.fixed.{m}", lambda m=m, a=adapter: self._fixed(track, a, root / "fixed" / f"{m}.jsonl"))
-            for m, (prefix, adapter) in trained.items()
-        ))
+        await asyncio.gather(
+            *(
+                run(f"{prefix}.fixed.{m}", lambda m=m, a=adapter: self._fixed(track, a, root / "fixed" / f"{m}.jsonl"))
+                for m, (prefix, adapter) in trained.items()
+            ),
+            *(
+                self._subskills(track, f"{prefix}.subskills.{m}", adapter, root / "subskills" / f"{m}.jsonl")
+                for m, (prefix, adapter) in trained.items()
+            ),
+        )
         for m, (prefix, adapter) in trained.items():
             jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, adapter, root / "eval" / m)
             await run(f"{prefix}.eval.{m}", lambda jobs=jobs: self._play(jobs))
@@ -200,7 +215,7 @@ class Experiment:
         return await self.stages.run(f"{track.stage}.episodes", lambda: self._play(jobs))
 
     async def _base_fixed(self, track: Track) -> Any:
-        """The base model's answers to the track's fixed prompts (and, at home, the held-out rows)."""
+        """The base model's answers to the track's fixed prompts and its held-out subskill items."""
 
         async def stage() -> dict[str, Any]:
             found = from_runs([track.root / "eval_base"])
@@ -209,7 +224,25 @@ class Experiment:
             write_jsonl(folder / "decisions.jsonl", (d.to_json() for d in decisions))
             return {**await self._fixed(track, None, folder / "base.jsonl"), "copies_left_out": len(found) - len(decisions)}
 
-        return await self.stages.run(f"{track.stage}.fixed", stage)
+        return await asyncio.gather(
+            self.stages.run(f"{track.stage}.fixed", stage),
+            self._subskills(track, f"{track.stage}.subskills", None, track.root / "subskills" / "base.jsonl"),
+        )
+
+    async def _subskills(self, track: Track, stage: str, adapter: str | None, target: Path) -> Any:
+        """The stage asking ``adapter`` (None: the base model) the held-out subskill items, greedily."""
+        spec = self.config.subskills
+        if not spec.tests:
+            return None
+
+        async def ask() -> dict[str, Any]:
+            items = subskills.make_items([track.template.scenario], spec.items, spec.seed, spec.tests)
+            llm = self.pool.get(track.template.llm.model_copy(update={"adapter": adapter}))
+            records = await subskills.ask(llm, items, Sampling(temperature=0.0, max_tokens=self.budget))
+            write_jsonl(target, records)
+            return {"accuracy": subskills.accuracy_table(records).to_dict("records")}
+
+        return await self.stages.run(stage, ask)
 
     async def _heldout(self) -> dict[str, Any]:
         """Held-out training rows: the base model's fixed-input replies and the base

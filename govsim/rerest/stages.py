@@ -82,7 +82,7 @@ def clear(out: Path) -> None:
     """Remove what a Re-ReST run writes (and nothing else) from ``out``."""
     if not out.exists():
         return
-    written = (STAGES_FILE, CONFIG_FILE, "fixed", "transfer", "eval_base", *results.FILES)
+    written = (STAGES_FILE, CONFIG_FILE, "fixed", "subskills", "transfer", "eval_base", *results.FILES)
     for entry in out.iterdir():
         if entry.name in written or entry.name.startswith("iter"):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()

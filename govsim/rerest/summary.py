@@ -251,6 +251,32 @@ def _prompts_line(experiment: Any, base: dict[str, Any]) -> str:
     )
 
 
+def _titled(title: str, lines: list[str]) -> list[str]:
+    return [title, "", *lines, ""] if lines else []
+
+
+def _subskill_lines(experiment: Any, first: str, entries: list[tuple[str, str, str]]) -> list[str]:
+    """The accuracy of each (label, method, stage) on the subskill items, a row per test."""
+    spec = experiment.config.subskills
+    if not spec.tests:
+        return []
+    lines = [
+        f"The paper's subskill tests {', '.join(spec.tests)} ({spec.items} items each, seed {spec.seed}): stocks 10-100, "
+        "a persona and its memories, worded as no training prompt is; asked greedily within the agent's budget. "
+        "Accuracy (passed/n) [Wilson 95 % interval]; unparsed replies count as failed.",
+        "",
+        f"| {first} | method | test | accuracy | unparsed |",
+        "|---|---|---|---|---|",
+    ]
+    for label, method, stage in entries:
+        for r in (_get(experiment.stages, stage) or {}).get("accuracy", []):
+            lines.append(
+                f"| {label} | {method} | {r['test']} | {r['accuracy']:.1%} ({r['passed']}/{r['n']}) "
+                f"[{r['ci_low']:.1%}, {r['ci_high']:.1%}] | {r['parse_failures']} |"
+            )
+    return lines
+
+
 def _episode_table(frame: pd.DataFrame, first: str) -> str:
     shown = frame[frame["runs"] > 0][[first, "method", "runs", *EPISODE_COLUMNS]].copy()
     return to_markdown(shown.astype({first: str})) if not shown.empty else "(no episodes finished yet)"
@@ -279,6 +305,9 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
         "",
         *_fixed_table("iteration", [([str(i), m], fixed_result(experiment, s)) for i, m, s in rows(experiment)]),
         "",
+        *_titled("## Held-out questions: subskill items", _subskill_lines(experiment, "iteration", [
+            (str(i), m, s.replace(".fixed", ".subskills")) for i, m, s in rows(experiment)
+        ])),
         "## Episodes on the held-out seeds",
         "",
         _episode_table(frame, "iteration"),
@@ -291,6 +320,10 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
             ([s, m], fixed_result(experiment, f"transfer.{s}.fixed" + ("" if m == BASE else f".{m}")))
             for s, m in zip(transfer["scenario"], transfer["method"])
         ])
+        lines += ["", *_subskill_lines(experiment, "scenario", [
+            (sc, m, f"transfer.{sc}.subskills" + ("" if m == BASE else f".{m}"))
+            for sc, m in zip(transfer["scenario"], transfer["method"])
+        ])]
         lines += ["", _episode_table(transfer, "scenario")]
     for i in range(1, config.iterations + 1):
         if stages.done(f"i{i}.datasets"):
