@@ -22,6 +22,7 @@ from pathlib import Path
 
 from govsim import scenarios
 from govsim.cli import parse_overrides
+from govsim.config import ConfigError
 from govsim.llm.pool import LLMPool, make_llm, resolve_backend
 from govsim.report import wilson
 from govsim.rerest.config import load
@@ -53,8 +54,11 @@ def line(name: str, rows: list[dict]) -> str:
 async def main() -> None:
     args = parse_args()
     out, i = args.out, args.iteration
-    run = opened(load(out / CONFIG_FILE))  # where the run's stages put things (read only)
-    config = load(out / CONFIG_FILE, parse_overrides(args.overrides))  # how to ask the reflector now
+    try:  # the folder given, wherever the run was made (out is where it runs, not what it computes)
+        run = opened(load(out / CONFIG_FILE, {"out": str(out)}))  # where the run's stages put things (read only)
+        config = load(out / CONFIG_FILE, parse_overrides(args.overrides))  # how to ask the reflector now
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if not run.stages.done(f"i{i}.reflect"):
         raise SystemExit(f"error: {out} has no finished stage i{i}.reflect; run the experiment that far first")
     reflected = run.stages.result(f"i{i}.reflect")["reflector"]  # "base" or "reflector<j>"

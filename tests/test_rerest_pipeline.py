@@ -232,7 +232,7 @@ def test_the_fixed_input_evaluation(tmp_path):
     base2 = asyncio.run(fixed.answer(FakeLLM(script), both, spec, None, TEXTS, reader, 512, progress=False))
     worse2 = asyncio.run(fixed.answer(sixty, both, spec, "/x", TEXTS, reader, 512, progress=False))
     counted = fixed.summarize(worse2, base2, keys)
-    assert counted["prompts"] == 4 and counted["greedy"]["n"] == 4 and counted["sampled"]["n"] == 24
+    assert counted["prompts"] == 4 and counted["greedy"]["n"] == 4 and counted["sampled"]["n"] == 12
     assert counted["vs_base"]["compared"] == 4 and counted["vs_base"]["p"] == pytest.approx(paired["p"])
     assert fixed.summarize(worse2, base2)["vs_base"]["compared"] == 8  # without keys each copy would count
 

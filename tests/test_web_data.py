@@ -364,6 +364,10 @@ def test_rerest_reader_reports_bad_files(fixture_root, tmp_path):
     older = tmp_path / "older.csv"  # written before the summary had the paper's equality and over-usage
     pd.read_csv(fixture_root / "rerest" / results.SUMMARY_FILE).drop(columns=["equality", "over_usage"]).to_csv(older)
     assert data.read_rerest(older)[1] == []
+    damaged = tmp_path / "damaged.csv"  # a charted column that only newer summaries have is read as numbers too
+    pd.read_csv(fixture_root / "rerest" / results.SUMMARY_FILE).assign(equality="lots").to_csv(damaged)
+    frame, problems = data.read_rerest(damaged)
+    assert problems == ["equality: 5 value(s) are not numbers (left empty)"] and frame["equality"].isna().all()
     bad = tmp_path / results.SUMMARY_FILE
     bad.write_text("iteration,method,gain\n1,rerest,lots\n")
     frame, problems = data.read_rerest(bad)

@@ -19,6 +19,7 @@ import pandas as pd
 from govsim.events import upgrade
 from govsim.metrics import COUNTERS, METRICS, counters
 from govsim.phases import NO_LIMIT
+from govsim.rerest.results import CHARTED
 from govsim.rerest.results import READ_COLUMNS as REREST_COLUMNS
 from govsim.runlog import RunData, find_runs, read_run
 
@@ -493,7 +494,8 @@ def read_rerest(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     missing = [c for c in REREST_COLUMNS if c not in frame.columns]
     if missing:
         problems.append(f"{Path(path).name} lacks column(s) {', '.join(missing)}")
-    for column in [c for c in REREST_COLUMNS if c != "method" and c in frame.columns]:
+    numeric = dict.fromkeys([*REREST_COLUMNS, *(c for m in CHARTED for c in (m, f"{m}_ci"))])  # what is read or charted
+    for column in [c for c in numeric if c != "method" and c in frame.columns]:
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = int(values.isna().sum() - frame[column].isna().sum())
         if bad:

@@ -50,15 +50,20 @@ async def play(pool: Any, jobs: list[tuple[RunConfig, Path]], progress: bool = T
     return results
 
 
+def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The frames one under the other, every column kept. All-NA columns (e.g. None in every
+    run of a method still playing) are left out of pandas' concat, whose dtype rule for them
+    is changing, and put back after it."""
+    if not frames:
+        return pd.DataFrame()
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    return pd.concat([f.dropna(axis=1, how="all") for f in frames], ignore_index=True).reindex(columns=columns)
+
+
 def runs_of(roots: Mapping[str, Path]) -> pd.DataFrame:
     """One row per episode under each method's root (``govsim.report.runs_frame``), with ``method``."""
     frames = [report.runs_frame([root]).assign(method=method) for method, root in roots.items()]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=["method"])
-    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
-    # all-NA columns (e.g. None in every run of one method) left out of the concat, whose dtype rule for them changes
-    return pd.concat([f.dropna(axis=1, how="all") for f in frames], ignore_index=True).reindex(columns=columns)
+    return concat([f for f in frames if len(f)])
 
 
 def metrics_table(roots: Mapping[str, Path]) -> pd.DataFrame:

@@ -9,7 +9,8 @@ how the paper profile's agents decide), drawn and read the agent's way (``reply`
 Prompts are distinct: episodes on different seeds can reach the same prompt word for
 word (on the paper profile every seed's month 1 reads the same), and a copy is no new
 evidence (its greedy reply is the same reply), so copies are kept once (``distinct``;
-``prompt_keys`` lets a summary of an older run, made with copies, count them once too).
+with ``prompt_keys``, a summary of an older run made with copies counts only the first
+copy's replies, sampled and greedy).
 
 Per method: the pass rate of the sampled and of the greedy replies with n and Wilson's
 95 % interval (``govsim.report.wilson``: scipy's binomtest, method "wilson"; the k
@@ -86,13 +87,20 @@ def distinct(decisions: Iterable[Decision]) -> list[Decision]:
     return list(seen.values())
 
 
-def _greedy(rows: Sequence[dict[str, Any]], keys: Mapping[str, str] | None) -> dict[str, dict[str, Any]]:
-    """One greedy row per distinct prompt (the first decision's), by prompt."""
-    out: dict[str, dict[str, Any]] = {}
+def _first_copies(rows: Sequence[dict[str, Any]], keys: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    """The rows of the first decision with each prompt (all rows without ``keys``)."""
+    if not keys:
+        return list(rows)
+    first: dict[str, str] = {}
     for r in rows:
-        if r["k"] == GREEDY:
-            out.setdefault(keys[r["decision"]] if keys else r["decision"], r)
-    return out
+        first.setdefault(keys[r["decision"]], r["decision"])
+    kept = set(first.values())
+    return [r for r in rows if r["decision"] in kept]
+
+
+def _greedy(rows: Sequence[dict[str, Any]], keys: Mapping[str, str] | None) -> dict[str, dict[str, Any]]:
+    """The greedy row of each distinct prompt (the first decision's), by prompt."""
+    return {keys[r["decision"]] if keys else r["decision"]: r for r in _first_copies(rows, keys) if r["k"] == GREEDY}
 
 
 def rate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -131,12 +139,13 @@ def summarize(
     rows: Sequence[dict[str, Any]], base: Sequence[dict[str, Any]] | None = None, keys: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The stage record of one method's fixed-input evaluation. ``keys`` (``prompt_keys``):
-    copies of one prompt count once: one greedy reply each, and ``prompts`` distinct ones."""
-    sampled = [r for r in rows if r["k"] != GREEDY]
+    copies of one prompt count once (only the first decision's replies are counted)."""
+    counted = _first_copies(rows, keys)
+    sampled = [r for r in counted if r["k"] != GREEDY]
     out = {
-        "prompts": len(_greedy(rows, keys)),
+        "prompts": len(_greedy(counted, keys)),
         "sampled": rate(sampled),
-        "greedy": rate(list(_greedy(rows, keys).values())),
+        "greedy": rate(list(_greedy(counted, keys).values())),
         "kinds": kinds(sampled),
         "amounts": amounts(sampled),
     }

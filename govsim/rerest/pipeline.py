@@ -170,31 +170,40 @@ class Experiment:
                     self.out / "fixed" / f"heldout_{HELDOUT[name]}.jsonl",
                 ),
             )
-        await self._evaluate(self.home, {m: (f"i{i}", self.trained(i, m)) for m in self.methods}, root)
+        await self._evaluate(self.home, {m: self.trained(i, m) for m in self.methods}, i)
         await run(f"i{i}.check", lambda: self._check(i))
+
+    def answers(self, track: Track, method: str, i: int, what: str) -> tuple[str, Path]:
+        """The stage and reply file of ``method``'s answers to the track's fixed prompts
+        (``what`` "fixed") or subskill items ("subskills"): the base model's are the track's
+        own; an adapter's, iteration i's at home and the track's in transfer."""
+        if method == BASE:
+            return f"{track.stage}.{what}", track.root / what / "base.jsonl"
+        prefix, root = self._place(track, i)
+        return f"{prefix}.{what}.{method}", root / what / f"{method}.jsonl"
+
+    def _place(self, track: Track, i: int) -> tuple[str, Path]:
+        """The stage prefix and folder of iteration i's adapters' evaluations on the track."""
+        return (f"i{i}", self.out / f"iter{i}") if track is self.home else (track.stage, track.root)
 
     def trained(self, i: int, method: str) -> str | None:
         """The adapter of ``method`` trained in iteration i (None if not trained, or not yet)."""
         stage = f"i{i}.train.{method}"
         return self.stages.result(stage)["adapter"] if self.stages.done(stage) else None
 
-    async def _evaluate(self, track: Track, adapters: dict[str, tuple[str, str | None]], root: Path) -> None:
-        """Each trained adapter on the track's fixed prompts (all at once), then in its
-        held-out episodes (one method at a time). ``adapters``: method -> (stage prefix, adapter)."""
-        run, trained = self.stages.run, {m: a for m, a in adapters.items() if a[1]}
+    async def _evaluate(self, track: Track, adapters: dict[str, str | None], i: int) -> None:
+        """Each trained adapter (method -> adapter, None: untrained) of iteration i on the
+        track's fixed prompts and subskill items (all at once), then in its held-out episodes
+        (one method at a time)."""
+        trained = {m: a for m, a in adapters.items() if a}
         await asyncio.gather(
-            *(
-                run(f"{prefix}.fixed.{m}", lambda m=m, a=adapter: self._fixed(track, a, root / "fixed" / f"{m}.jsonl"))
-                for m, (prefix, adapter) in trained.items()
-            ),
-            *(
-                self._subskills(track, f"{prefix}.subskills.{m}", adapter, root / "subskills" / f"{m}.jsonl")
-                for m, (prefix, adapter) in trained.items()
-            ),
+            *(self._fixed(track, m, a, i) for m, a in trained.items()),
+            *(self._subskills(track, m, a, i) for m, a in trained.items()),
         )
-        for m, (prefix, adapter) in trained.items():
+        prefix, root = self._place(track, i)
+        for m, adapter in trained.items():
             jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, adapter, root / "eval" / m)
-            await run(f"{prefix}.eval.{m}", lambda jobs=jobs: self._play(jobs))
+            await self.stages.run(f"{prefix}.eval.{m}", lambda jobs=jobs: self._play(jobs))
 
     async def transfer(self, scenario: str) -> None:
         """The last iteration's adapters in another scenario, against the base model there."""
@@ -202,7 +211,7 @@ class Experiment:
         await self._base_episodes(track)
         await self._base_fixed(track)
         last = self.config.iterations
-        await self._evaluate(track, {m: (track.stage, self.adapter_of(m, last).adapter) for m in self.methods}, track.root)
+        await self._evaluate(track, {m: self.adapter_of(m, last).adapter for m in self.methods}, last)
 
     # ------------------------------------------------------------------ stages
 
@@ -216,30 +225,25 @@ class Experiment:
 
     async def _base_fixed(self, track: Track) -> Any:
         """The base model's answers to the track's fixed prompts and its held-out subskill items."""
-
-        async def stage() -> dict[str, Any]:
-            found = from_runs([track.root / "eval_base"])
-            decisions = fixed.distinct(found)
-            folder = track.root / "fixed"
-            write_jsonl(folder / "decisions.jsonl", (d.to_json() for d in decisions))
-            return {**await self._fixed(track, None, folder / "base.jsonl"), "copies_left_out": len(found) - len(decisions)}
-
+        found = from_runs([track.root / "eval_base"])
+        decisions = fixed.distinct(found)
         return await asyncio.gather(
-            self.stages.run(f"{track.stage}.fixed", stage),
-            self._subskills(track, f"{track.stage}.subskills", None, track.root / "subskills" / "base.jsonl"),
+            self._fixed(track, BASE, None, 0, decisions, {"copies_left_out": len(found) - len(decisions)}),
+            self._subskills(track, BASE, None, 0),
         )
 
-    async def _subskills(self, track: Track, stage: str, adapter: str | None, target: Path) -> Any:
+    async def _subskills(self, track: Track, method: str, adapter: str | None, i: int) -> Any:
         """The stage asking ``adapter`` (None: the base model) the held-out subskill items, greedily."""
         spec = self.config.subskills
         if not spec.tests:
             return None
+        stage, target = self.answers(track, method, i, "subskills")
 
         async def ask() -> dict[str, Any]:
             items = subskills.make_items([track.template.scenario], spec.items, spec.seed, spec.tests)
             llm = self.pool.get(track.template.llm.model_copy(update={"adapter": adapter}))
             records = await subskills.ask(llm, items, Sampling(temperature=0.0, max_tokens=self.budget))
-            write_jsonl(target, records)
+            write_jsonl(target, [{**r, "adapter": adapter} for r in records])
             return {"accuracy": subskills.accuracy_table(records).to_dict("records")}
 
         return await self.stages.run(stage, ask)
@@ -259,14 +263,27 @@ class Experiment:
             **{k: write_jsonl(folder / f"heldout_{k}.jsonl", v) for k, v in sets.items()},
         }
 
-    async def _fixed(self, track: Track, adapter: str | None, target: Path) -> dict[str, Any]:
-        decisions = list(load_decisions(track.root / "fixed").values())
-        rows = await fixed.answer(
-            self.agent_llm(), decisions, self.config.sampling, adapter, track.texts, self.reader, self.budget, self.progress
-        )
-        write_jsonl(target, rows)
-        base = None if adapter is None else read_jsonl(track.root / "fixed" / "base.jsonl")
-        return fixed.summarize(rows, base, fixed.prompt_keys(decisions))
+    async def _fixed(
+        self, track: Track, method: str, adapter: str | None, i: int,
+        decisions: list[Decision] | None = None, extra: dict[str, Any] | None = None,
+    ) -> Any:
+        """The stage answering the track's fixed prompts; the base model's (``decisions``
+        given) also writes them, as every other method then reads them."""
+        stage, target = self.answers(track, method, i, "fixed")
+        folder = track.root / "fixed"
+
+        async def answer() -> dict[str, Any]:
+            if decisions is not None:
+                write_jsonl(folder / "decisions.jsonl", (d.to_json() for d in decisions))
+            asked = list(load_decisions(folder).values())
+            rows = await fixed.answer(
+                self.agent_llm(), asked, self.config.sampling, adapter, track.texts, self.reader, self.budget, self.progress
+            )
+            write_jsonl(target, rows)
+            base = None if method == BASE else read_jsonl(self.answers(track, BASE, i, "fixed")[1])
+            return {**fixed.summarize(rows, base, fixed.prompt_keys(asked)), **(extra or {})}
+
+        return await self.stages.run(stage, answer)
 
     async def _sample(self, episodes: Path, folder: Path, policy: Policy) -> dict[str, Any]:
         decisions = from_runs([episodes])
@@ -322,7 +339,7 @@ class Experiment:
         for method in self.methods:
             adapter = self.trained(i, method)
             if adapter:
-                roots[method] = (self.out / f"iter{i}" / "eval" / method, adapter)
+                roots[method] = (self._place(self.home, i)[1] / "eval" / method, adapter)
         return roots
 
     def _check(self, i: int) -> dict[str, Any]:

@@ -36,5 +36,6 @@ EPISODE_ROW_COLUMNS = [  # rerest_episodes.csv: the rows the episode intervals a
 # What a reader plots over the iterations, and the summary's columns it needs for that
 # (a summary written before the greedy, loss, equality and over-usage columns existed still reads).
 CHARTED = (*TABLE_METRICS, "sample_pass_rate", "reflection_pass_rate")
-READ_COLUMNS = ("iteration", "method", *(c for m in TABLE_METRICS[:4] for c in (m, f"{m}_ci")), "sample_pass_rate",
+REQUIRED_METRICS = ("survival_rate", "survival_time", "gain", "efficiency")  # in every summary ever written
+READ_COLUMNS = ("iteration", "method", *(c for m in REQUIRED_METRICS for c in (m, f"{m}_ci")), "sample_pass_rate",
                 "reflection_pass_rate")

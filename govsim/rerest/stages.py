@@ -10,7 +10,8 @@ The config the directory was made with is kept in ``rerest_config.json``; resumi
 different one is refused (one line), since its finished stages would not match. Both are
 compared after ``normalize`` (e.g. re-validation, which fills in keys added to the config
 model since with their defaults). Opened ``read_only`` (by reports and control scripts),
-the directory is only read: the config is checked but not written, and no stage may run.
+its stages and config are only read: the config is checked but not written, and no stage
+may run.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Stages:
     ) -> None:
         self.out = Path(out)
         self.read_only = read_only
+        if restart and read_only:
+            raise ValueError("a Re-ReST run opened read-only cannot be restarted")
         if restart:
             clear(self.out)
         saved = self.out / CONFIG_FILE

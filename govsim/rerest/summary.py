@@ -32,7 +32,7 @@ import pandas as pd
 from govsim.report import to_markdown
 from govsim.rerest import fixed
 from govsim.rerest.decisions import Decision
-from govsim.rerest.evaluate import metrics_table, runs_of
+from govsim.rerest.evaluate import concat, metrics_table, runs_of
 from govsim.rerest.results import (
     BASE,
     COLUMNS,
@@ -55,22 +55,16 @@ def _get(stages: Any, name: str) -> Any:
     return stages.result(name) if stages.done(name) else None
 
 
-def fixed_result(experiment: Any, stage: str) -> dict[str, Any] | None:
+def fixed_result(experiment: Any, track: Any, method: str, i: int) -> dict[str, Any] | None:
     """A done fixed-input stage's result, scored again from its reply file with each prompt
     counted once (a run made before ``fixed.distinct`` asked copies of one prompt)."""
+    stage, replies = experiment.answers(track, method, i, "fixed")
     result = _get(experiment.stages, stage)
-    if result is None:
-        return None
-    head, _, method = stage.partition(".fixed")  # "base" | "i<n>" | "transfer.<scenario>", then "" | ".<method>"
-    transfer = head.startswith("transfer.")
-    track = experiment.track(head.removeprefix("transfer.")) if transfer else experiment.home
-    folder = track.root / "fixed"
-    root = track.root if transfer else experiment.out / f"iter{head[1:]}"
-    replies = root / "fixed" / f"{method[1:]}.jsonl" if method else folder / "base.jsonl"
-    if not replies.is_file():
+    if result is None or not replies.is_file():
         return result
+    folder = track.root / "fixed"
     keys = fixed.prompt_keys(Decision.from_json(row) for row in read_jsonl(folder / "decisions.jsonl"))
-    base = read_jsonl(folder / "base.jsonl") if method else None
+    base = None if method == BASE else read_jsonl(experiment.answers(track, BASE, i, "fixed")[1])
     return {**result, **fixed.summarize(read_jsonl(replies), base, keys)}
 
 
@@ -95,17 +89,14 @@ def _episode_cells(metrics: pd.DataFrame, method: str) -> dict[str, Any]:
     return {"runs": int(metrics.at[method, "runs"]), **episodes}
 
 
-def rows(experiment: Any) -> list[tuple[int, str, str]]:
-    """(iteration, method, fixed-input stage) of every evaluated row, base first; in a run
-    still going, the rows whose fixed-input stage is done (their episodes may not be)."""
-    stages, out = experiment.stages, []
+def rows(experiment: Any) -> list[tuple[int, str]]:
+    """(iteration, method) of every evaluated row, base first; in a run still going, the
+    rows whose fixed-input stage is done (their episodes may not be)."""
+    stages, home, out = experiment.stages, experiment.home, []
     for i in range(1, experiment.config.iterations + 1):
-        if i == 1 and stages.done(f"{BASE}.fixed"):
-            out.append((0, BASE, f"{BASE}.fixed"))
-        out += [
-            (i, m, f"i{i}.fixed.{m}") for m in METHOD_ORDER[1:]
-            if m in experiment.eval_roots(i) and stages.done(f"i{i}.fixed.{m}")
-        ]
+        methods = [BASE] if i == 1 else []
+        methods += [m for m in METHOD_ORDER[1:] if m in experiment.eval_roots(i)]
+        out += [(0 if m == BASE else i, m) for m in methods if stages.done(experiment.answers(home, m, i, "fixed")[0])]
     return out
 
 
@@ -113,12 +104,12 @@ def table(experiment: Any) -> pd.DataFrame:
     stages, out = experiment.stages, []
     metrics = {
         i: metrics_table({m: root for m, (root, _) in experiment.eval_roots(i).items()}).set_index("method")
-        for i in {max(i, 1) for i, _, _ in rows(experiment)}
+        for i in {max(i, 1) for i, _ in rows(experiment)}
     }
-    for i, method, fixed_stage in rows(experiment):
+    for i, method in rows(experiment):
         row: dict[str, Any] = {"iteration": i, "method": method, "runs": 0}
         row.update(_episode_cells(metrics[max(i, 1)], method))
-        row.update(rate_cells(fixed_result(experiment, fixed_stage)))
+        row.update(rate_cells(fixed_result(experiment, experiment.home, method, max(i, 1))))
         if method == "rerest":
             row["reflection_pass_rate"] = stages.result(f"i{i}.reflect")["pass_rate"]
         trained = _get(stages, f"i{i}.train.{method}") if i else None
@@ -155,10 +146,10 @@ def transfer_table(experiment: Any) -> pd.DataFrame:
         if not stages.done(f"{track.stage}.episodes"):
             continue
         metrics = metrics_table(roots).set_index("method")
+        last = experiment.config.iterations
         for method in roots:
-            fixed_stage = f"{track.stage}.fixed" + ("" if method == BASE else f".{method}")
             out.append({"scenario": scenario, "method": method, "runs": 0, **_episode_cells(metrics, method),
-                        **rate_cells(fixed_result(experiment, fixed_stage))})
+                        **rate_cells(fixed_result(experiment, track, method, last))})
     return pd.DataFrame(out, columns=TRANSFER_COLUMNS)
 
 
@@ -173,10 +164,7 @@ def episodes(experiment: Any) -> pd.DataFrame:
         roots = {BASE: root / "eval_base", **{m: root / "eval" / m for m in experiment.methods}}
         frames += [(scenario, 0 if m == BASE else config.iterations, {m: r}) for m, r in roots.items()]
     rows = [runs_of(roots).assign(scenario=scenario, iteration=i) for scenario, i, roots in frames]
-    rows = [r for r in rows if len(r)]
-    if not rows:
-        return pd.DataFrame(columns=EPISODE_ROW_COLUMNS)
-    return pd.concat([r.reindex(columns=EPISODE_ROW_COLUMNS) for r in rows], ignore_index=True)
+    return concat([r for r in rows if len(r)]).reindex(columns=EPISODE_ROW_COLUMNS)
 
 
 def write(experiment: Any):
@@ -255,10 +243,13 @@ def _titled(title: str, lines: list[str]) -> list[str]:
     return [title, "", *lines, ""] if lines else []
 
 
-def _subskill_lines(experiment: Any, first: str, entries: list[tuple[str, str, str]]) -> list[str]:
-    """The accuracy of each (label, method, stage) on the subskill items, a row per test."""
-    spec = experiment.config.subskills
-    if not spec.tests:
+def _subskill_lines(experiment: Any, first: str, entries: list[tuple[str, Any, str, int]]) -> list[str]:
+    """The accuracy of each (label, track, method, iteration) on the subskill items, a row per test."""
+    spec, found = experiment.config.subskills, []
+    for label, track, method, i in entries:
+        result = _get(experiment.stages, experiment.answers(track, method, i, "subskills")[0]) or {}
+        found += [(label, method, r) for r in result.get("accuracy", [])]
+    if not found:
         return []
     lines = [
         f"The paper's subskill tests {', '.join(spec.tests)} ({spec.items} items each, seed {spec.seed}): stocks 10-100, "
@@ -268,12 +259,11 @@ def _subskill_lines(experiment: Any, first: str, entries: list[tuple[str, str, s
         f"| {first} | method | test | accuracy | unparsed |",
         "|---|---|---|---|---|",
     ]
-    for label, method, stage in entries:
-        for r in (_get(experiment.stages, stage) or {}).get("accuracy", []):
-            lines.append(
-                f"| {label} | {method} | {r['test']} | {r['accuracy']:.1%} ({r['passed']}/{r['n']}) "
-                f"[{r['ci_low']:.1%}, {r['ci_high']:.1%}] | {r['parse_failures']} |"
-            )
+    for label, method, r in found:
+        lines.append(
+            f"| {label} | {method} | {r['test']} | {r['accuracy']:.1%} ({r['passed']}/{r['n']}) "
+            f"[{r['ci_low']:.1%}, {r['ci_high']:.1%}] | {r['parse_failures']} |"
+        )
     return lines
 
 
@@ -285,7 +275,8 @@ def _episode_table(frame: pd.DataFrame, first: str) -> str:
 def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None = None) -> str:
     config, stages = experiment.config, experiment.stages
     run = experiment.template
-    base = fixed_result(experiment, "base.fixed")
+    home, last = experiment.home, config.iterations
+    base = fixed_result(experiment, home, BASE, 1)
     lines = [
         "# Re-ReST results",
         "",
@@ -303,10 +294,10 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
         "greedy vs base: prompts the method passes where the base failed / the reverse, exact McNemar p.",
         *([_prompts_line(experiment, base)] if base else []),
         "",
-        *_fixed_table("iteration", [([str(i), m], fixed_result(experiment, s)) for i, m, s in rows(experiment)]),
+        *_fixed_table("iteration", [([str(i), m], fixed_result(experiment, home, m, max(i, 1))) for i, m in rows(experiment)]),
         "",
         *_titled("## Held-out questions: subskill items", _subskill_lines(experiment, "iteration", [
-            (str(i), m, s.replace(".fixed", ".subskills")) for i, m, s in rows(experiment)
+            (str(i), home, m, max(i, 1)) for i, m in rows(experiment)
         ])),
         "## Episodes on the held-out seeds",
         "",
@@ -316,14 +307,11 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
     ]
     if transfer is not None and not transfer.empty:
         lines += ["", "## Transfer: the last iteration's adapters in other scenarios", ""]
-        lines += _fixed_table("scenario", [
-            ([s, m], fixed_result(experiment, f"transfer.{s}.fixed" + ("" if m == BASE else f".{m}")))
-            for s, m in zip(transfer["scenario"], transfer["method"])
-        ])
-        lines += ["", *_subskill_lines(experiment, "scenario", [
-            (sc, m, f"transfer.{sc}.subskills" + ("" if m == BASE else f".{m}"))
-            for sc, m in zip(transfer["scenario"], transfer["method"])
-        ])]
+        shown = list(zip(transfer["scenario"], transfer["method"]))
+        lines += _fixed_table("scenario", [([s, m], fixed_result(experiment, experiment.track(s), m, last)) for s, m in shown])
+        lines += ["", *_titled("### Subskill items", _subskill_lines(experiment, "scenario", [
+            (s, experiment.track(s), m, last) for s, m in shown
+        ]))]
         lines += ["", _episode_table(transfer, "scenario")]
     for i in range(1, config.iterations + 1):
         if stages.done(f"i{i}.datasets"):
