@@ -55,7 +55,7 @@ from typing import Any
 
 from govsim import scenarios, subskills
 from govsim.config import ConfigError, RunConfig
-from govsim.llm.base import LLM, Sampling
+from govsim.llm.base import LLM
 from govsim.llm.embedded import resolve_model
 from govsim.llm.pool import LLMPool, make_llm, resolve_backend
 from govsim.rerest import datasets, evaluate, fixed, summary
@@ -240,10 +240,11 @@ class Experiment:
         stage, target = self.answers(track, method, i, "subskills")
 
         async def ask() -> dict[str, Any]:
-            items = subskills.make_items([track.template.scenario], spec.items, spec.seed, spec.tests)
-            llm = self.pool.get(track.template.llm.model_copy(update={"adapter": adapter}))
-            records = await subskills.ask(llm, items, Sampling(temperature=0.0, max_tokens=self.budget))
-            write_jsonl(target, [{**r, "adapter": adapter} for r in records])
+            asked = track.template.llm.model_copy(update={"adapter": adapter, "temperature": 0.0, "max_tokens": self.budget})
+            records = await subskills.run(
+                asked, [track.template.scenario], spec.items, spec.seed, tests=spec.tests, llm=self.pool.get(asked)
+            )
+            write_jsonl(target, records)
             return {"accuracy": subskills.accuracy_table(records).to_dict("records")}
 
         return await self.stages.run(stage, ask)

@@ -19,7 +19,8 @@ EPISODES_FILE = "rerest_episodes.csv"  # one row per held-out episode
 FILES = (SUMMARY_FILE, SUMMARY_MARKDOWN, LOSSES_FILE, TRANSFER_FILE, EPISODES_FILE)
 
 # the episodes' metrics (govsim.report's, the paper's table's), each with its 95 % interval: ``_ci`` half its width
-TABLE_METRICS = ("survival_rate", "survival_time", "gain", "efficiency", "equality", "over_usage")
+REQUIRED_METRICS = ("survival_rate", "survival_time", "gain", "efficiency")  # in every summary ever written
+TABLE_METRICS = (*REQUIRED_METRICS, "equality", "over_usage")
 EPISODE_COLUMNS = [c for m in TABLE_METRICS for c in (m, f"{m}_ci", f"{m}_low", f"{m}_high")]
 # the fixed-input pass rates: of the k sampled replies and of the greedy one, each with its Wilson interval
 RATES = ("sample", "greedy")
@@ -36,6 +37,5 @@ EPISODE_ROW_COLUMNS = [  # rerest_episodes.csv: the rows the episode intervals a
 # What a reader plots over the iterations, and the summary's columns it needs for that
 # (a summary written before the greedy, loss, equality and over-usage columns existed still reads).
 CHARTED = (*TABLE_METRICS, "sample_pass_rate", "reflection_pass_rate")
-REQUIRED_METRICS = ("survival_rate", "survival_time", "gain", "efficiency")  # in every summary ever written
 READ_COLUMNS = ("iteration", "method", *(c for m in REQUIRED_METRICS for c in (m, f"{m}_ci")), "sample_pass_rate",
                 "reflection_pass_rate")
