@@ -182,6 +182,11 @@ class Experiment:
         prefix, root = self._place(track, i)
         return f"{prefix}.{what}.{method}", root / what / f"{method}.jsonl"
 
+    def episodes_of(self, track: Track, method: str, i: int) -> Path:
+        """Where ``method``'s held-out episodes on the track are: the base model's are the
+        track's own; an adapter's, iteration i's at home and the track's in transfer."""
+        return track.root / "eval_base" if method == BASE else self._place(track, i)[1] / "eval" / method
+
     def _place(self, track: Track, i: int) -> tuple[str, Path]:
         """The stage prefix and folder of iteration i's adapters' evaluations on the track."""
         return (f"i{i}", self.out / f"iter{i}") if track is self.home else (track.stage, track.root)
@@ -200,9 +205,9 @@ class Experiment:
             *(self._fixed(track, m, a, i) for m, a in trained.items()),
             *(self._subskills(track, m, a, i) for m, a in trained.items()),
         )
-        prefix, root = self._place(track, i)
+        prefix = self._place(track, i)[0]
         for m, adapter in trained.items():
-            jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, adapter, root / "eval" / m)
+            jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, adapter, self.episodes_of(track, m, i))
             await self.stages.run(f"{prefix}.eval.{m}", lambda jobs=jobs: self._play(jobs))
 
     async def transfer(self, scenario: str) -> None:
@@ -220,12 +225,12 @@ class Experiment:
         return {"episodes": len(jobs)}
 
     async def _base_episodes(self, track: Track) -> Any:
-        jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, None, track.root / "eval_base")
+        jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, None, self.episodes_of(track, BASE, 0))
         return await self.stages.run(f"{track.stage}.episodes", lambda: self._play(jobs))
 
     async def _base_fixed(self, track: Track) -> Any:
         """The base model's answers to the track's fixed prompts and its held-out subskill items."""
-        found = from_runs([track.root / "eval_base"])
+        found = from_runs([self.episodes_of(track, BASE, 0)])
         decisions = fixed.distinct(found)
         return await asyncio.gather(
             self._fixed(track, BASE, None, 0, decisions, {"copies_left_out": len(found) - len(decisions)}),
@@ -336,11 +341,11 @@ class Experiment:
 
     def eval_roots(self, i: int) -> dict[str, tuple[Path, str | None]]:
         """Where each method of iteration i is evaluated, and with which adapter (untrained ones left out)."""
-        roots = {BASE: (self.out / "eval_base", None)} if i == 1 else {}
+        roots = {BASE: (self.episodes_of(self.home, BASE, i), None)} if i == 1 else {}
         for method in self.methods:
             adapter = self.trained(i, method)
             if adapter:
-                roots[method] = (self._place(self.home, i)[1] / "eval" / method, adapter)
+                roots[method] = (self.episodes_of(self.home, method, i), adapter)
         return roots
 
     def _check(self, i: int) -> dict[str, Any]:

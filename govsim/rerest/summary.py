@@ -141,12 +141,14 @@ def transfer_table(experiment: Any) -> pd.DataFrame:
     stages, out = experiment.stages, []
     for scenario in experiment.config.transfer:
         track = experiment.track(scenario)
-        roots = {BASE: track.root / "eval_base"}
-        roots |= {m: track.root / "eval" / m for m in experiment.methods if stages.done(f"{track.stage}.eval.{m}")}
+        last = experiment.config.iterations
+        roots = {BASE: experiment.episodes_of(track, BASE, last)}
+        roots |= {
+            m: experiment.episodes_of(track, m, last) for m in experiment.methods if stages.done(f"{track.stage}.eval.{m}")
+        }
         if not stages.done(f"{track.stage}.episodes"):
             continue
         metrics = metrics_table(roots).set_index("method")
-        last = experiment.config.iterations
         for method in roots:
             out.append({"scenario": scenario, "method": method, "runs": 0, **_episode_cells(metrics, method),
                         **rate_cells(fixed_result(experiment, track, method, last))})
@@ -160,9 +162,11 @@ def episodes(experiment: Any) -> pd.DataFrame:
         for method, (root, _) in experiment.eval_roots(i).items():
             frames.append((experiment.template.scenario, 0 if method == BASE else i, {method: root}))
     for scenario in config.transfer:
-        root = experiment.track(scenario).root
-        roots = {BASE: root / "eval_base", **{m: root / "eval" / m for m in experiment.methods}}
-        frames += [(scenario, 0 if m == BASE else config.iterations, {m: r}) for m, r in roots.items()]
+        track = experiment.track(scenario)
+        frames += [
+            (scenario, 0 if m == BASE else config.iterations, {m: experiment.episodes_of(track, m, config.iterations)})
+            for m in (BASE, *experiment.methods)
+        ]
     rows = [runs_of(roots).assign(scenario=scenario, iteration=i) for scenario, i, roots in frames]
     return concat([r for r in rows if len(r)]).reindex(columns=EPISODE_ROW_COLUMNS)
 
