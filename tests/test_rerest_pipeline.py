@@ -293,7 +293,7 @@ def small_config(tmp_path, **extra):
 
 
 def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):
-    config = small_config(tmp_path)
+    config = small_config(tmp_path, **{"reflection.train_last": True})  # the only iteration trains the reflector too
     faked["fail_on"] = "iter1/rerest"
     with pytest.raises(Boom):
         asyncio.run(pipeline.run_experiment(config, progress=False, pool=Pool()))
@@ -398,14 +398,18 @@ def test_a_second_iteration_goes_on_from_the_first_ones_adapters(tmp_path, faked
     samples = read_jsonl(out / "iter2" / "samples" / "rerest1" / "samples.jsonl")
     assert {s["adapter"] for s in samples} == {str(out / "iter1" / "adapters" / "rerest")}
     assert stages["i2.reflect"]["result"]["reflector"] == "reflector1"
-    for name in ("reflector", "self_training", "rerest"):
+    for name in ("self_training", "rerest"):
         assert faked["init"][f"iter1/{name}"] is None
         assert faked["init"][f"iter2/{name}"] == str(out / "iter1" / "adapters" / name)
+    # the reflector trained in iteration 1 reflected in iteration 2; none is trained after the last
+    assert faked["init"]["iter1/reflector"] is None and "iter2/reflector" not in faked["init"]
+    assert "i2.train.reflector" not in stages
     rows = list(csv.DictReader(open(out / "rerest_summary.csv")))
     assert [(r["iteration"], r["method"]) for r in rows] == [
         ("0", "base"), ("1", "self_training"), ("1", "rerest"), ("2", "self_training"), ("2", "rerest")
     ]
     assert "- iteration 2:" in (out / "rerest_summary.md").read_text()
+    assert "- adapter reflector: not trained in the last iteration" in (out / "rerest_summary.md").read_text()
 
 
 def test_the_dpo_variant_and_transfer_to_other_scenarios(tmp_path, faked):
@@ -419,8 +423,8 @@ def test_the_dpo_variant_and_transfer_to_other_scenarios(tmp_path, faked):
     assert first["chosen"][0]["content"] == "Fewer this time.\nAnswer: 5"
     assert first["rejected"][0]["content"].endswith("Answer: 50")
     assert faked["objectives"] == {
-        "iter1/reflector": "sft", "iter1/self_training": "sft", "iter1/rerest": "sft", "iter1/dpo": "dpo",
-    }
+        "iter1/self_training": "sft", "iter1/rerest": "sft", "iter1/dpo": "dpo",
+    }  # and no reflector: this only iteration is the last
     rows = list(csv.DictReader(open(out / "rerest_summary.csv")))
     assert [(r["method"], r["runs"]) for r in rows] == [("base", "2"), ("self_training", "2"), ("rerest", "2"), ("dpo", "2")]
 

@@ -51,6 +51,10 @@ class ReflectionSpec(Strict):
     # taught the agent; long free text did not (the answer line drowned in the loss).
     max_tokens: int = Field(48, ge=1)
     use_trained: bool = True  # reflect with the reflector adapter trained in the previous iteration
+    # the last iteration's reflector adapter serves no stage (it would reflect in the next
+    # iteration); true trains it anyway, for its losses. On CPU it is the longest training
+    # (its rows hold prompt, failed reply and correction): 2,900 s of the fishery run's iteration 1.
+    train_last: bool = False
     # bounded by default: without it the embedded 135M reflector wrote no passing amount in
     # the tiny run (it continues 'Answer: ' with digits of the prompt's dates, e.g. 202)
     answer: Literal["bounded", "digits", "free"] = "bounded"

@@ -42,7 +42,8 @@ later, each method samples from its own adapter of the previous iteration (the b
 must not profit from Re-ReST's data), and each adapter (the reflector's too) goes on
 training from its adapter of the previous iteration on the new data. The reflector
 reflects with its adapter of the previous iteration (``reflection.use_trained``), else the
-base model; the reflector trained in iteration i therefore first serves in iteration i+1.
+base model; the reflector trained in iteration i therefore first serves in iteration i+1,
+and the last iteration trains none unless ``reflection.train_last``.
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ class Experiment:
         await run(f"i{i}.datasets", lambda: self._datasets(rerest_dir, self_training_dir, root, data))
         reflector_model = resolve_model(self.config.reflection.model or self.template.llm.model)
         agent_model = resolve_model(self.template.llm.model)
-        trainings = [("reflector", reflector_model, "reflector.jsonl", "sft")]
+        train_reflector = i < self.config.iterations or self.config.reflection.train_last
+        trainings = [("reflector", reflector_model, "reflector.jsonl", "sft")] if train_reflector else []
         trainings += [(m, agent_model, f"agent_{m}.jsonl", "sft") for m in METHODS]
         trainings += [(DPO, agent_model, "dpo.jsonl", "dpo")] if self.config.dpo else []
         if not all(self.stages.done(f"i{i}.train.{name}") for name, *_ in trainings):

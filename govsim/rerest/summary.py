@@ -319,7 +319,7 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
         lines += ["", _episode_table(transfer, "scenario")]
     for i in range(1, config.iterations + 1):
         if stages.done(f"i{i}.datasets"):
-            lines += ["", *_iteration_lines(stages, i, experiment.methods)]
+            lines += ["", *_iteration_lines(stages, i, experiment.methods, i == last and not config.reflection.train_last)]
     lines += ["", *_time_lines(stages, config.iterations), ""]
     return "\n".join(lines)
 
@@ -332,7 +332,7 @@ def _losses(values: list[dict[str, Any]]) -> str:
     return " -> ".join(f"{v['loss']}" for v in values) if values else "-"
 
 
-def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...]) -> list[str]:
+def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...], reflector_left_out: bool) -> list[str]:
     lines = [f"## Iteration {i}", ""]
     for name, record in sorted(stages.record.items()):
         if name.startswith(f"i{i}.sample."):
@@ -359,6 +359,9 @@ def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...]) -> list[str]
     for name in ("reflector", *methods):
         t = _get(stages, f"i{i}.train.{name}")
         if t is None:
+            if name == "reflector" and reflector_left_out:
+                lines.append("- adapter reflector: not trained in the last iteration (it would first serve in the next; "
+                             "reflection.train_last trains it)")
             continue
         if not t["adapter"]:
             lines.append(f"- adapter {name}: not trained (no example of at most max_seq_len tokens)")
