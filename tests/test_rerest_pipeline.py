@@ -10,6 +10,8 @@ import shutil
 import warnings
 
 import pytest
+import rerest_runs
+from rerest_runs import SEATS, Boom, FakeTraining, Pool, continuation, script
 from scipy import stats
 
 from govsim import config as run_config
@@ -32,45 +34,6 @@ from govsim.rerest.texts import Texts, load_templates
 from govsim.runlog import read_run
 
 TEXTS = Texts(scenarios.load("fishery"))
-SEATS = [{"name": n, "params": {"embedder": "hash", "importance": 5}} for n in ("John", "Kate")]
-TALK = {  # the town hall's calls (default experiment)
-    "converse": " I suggest we each take at most 9 tons.\n",
-    "converse_end": "no",
-    "converse_next": "Kate",
-    "summarize": "They agreed that each takes at most 9 tons",
-    "summarize_limit": "Everyone said 9 tons, so the limit is 9",
-}
-
-
-def continuation(request):
-    """Whether the request continues an open assistant turn (the number after 'Answer: ')."""
-    return request.messages[-1]["role"] == "assistant"
-
-
-def script(request):
-    """Episodes: the base model takes 40 (the lake collapses in month 2), an adapter 5.
-    Samples: k=0 takes 5 (passes), k=1 takes 50. Corrections: 5 for John, 99 for Kate.
-    Fixed inputs: the rerest adapter 5, the others as the samples. Subskill items: the
-    rerest adapter 5, the others 50."""
-    tags, adapter = request.tag_dict, request.adapter
-    purpose = tags.get("purpose")
-    if purpose == "subskill":
-        return "Answer: 5" if adapter and adapter.endswith("rerest") else "Answer: 50"
-    if purpose in TALK:
-        if purpose == "summarize_limit" and continuation(request):
-            return "9"
-        return TALK[purpose]
-    if purpose == "rerest_reflect" and not continuation(request):
-        return "Fewer this time."
-    if purpose in ("harvest", "rerest_sample", "rerest_eval") and not continuation(request):
-        return "I think it over."
-    if purpose == "harvest_amount":
-        return "5" if adapter else "40"
-    if purpose == "rerest_reflect":
-        return "5" if "John" in tags["decision"] else "99"
-    if purpose == "rerest_eval" and adapter and adapter.endswith("rerest"):
-        return "5"
-    return "5" if tags.get("k") in (0, "greedy") else "50"
 
 
 def episode(path, seed=0, experiment="no_communication", reply=script, months=2):
@@ -240,56 +203,17 @@ def test_the_fixed_input_evaluation(tmp_path):
 # ---------------------------------------------------------------- the whole pipeline, on the fake backend
 
 
-class Boom(Exception):
-    pass
-
-
 @pytest.fixture
 def faked(monkeypatch):
-    """Training writes an adapter folder and a record as train_lora does. Counts every call."""
-    calls = {"train": [], "fail_on": None, "objectives": {}, "init": {}, "heldout": {}}
-
-    def train(model, data, adapter, spec, progress=True, objective="sft", init=None, heldout=None):
-        name = f"{adapter.parent.parent.name}/{adapter.name}"
-        calls["objectives"][name], calls["init"][name] = objective, init
-        calls["heldout"][name] = len(read_jsonl(heldout))
-        if calls["fail_on"] == name:
-            calls["fail_on"] = None
-            raise Boom(name)
-        calls["train"].append(name)
-        adapter.mkdir(parents=True)
-        (adapter / "adapter_config.json").write_text("{}")
-        return {"examples": len(read_jsonl(data)), "too_long": 0, "tokens": 1, "adapter": str(adapter), "init": init,
-                "heldout_examples": 1, "heldout_too_long": 0, "steps": 2, "epochs": 2.0, "first_loss": 2.0,
-                "last_loss": 1.0, "train_loss": 1.5, "train_s": 0.1,
-                "epoch_losses": [{"epoch": 1, "loss": 1.8, "steps": 1}, {"epoch": 2, "loss": 1.2, "steps": 1}],
-                "heldout_losses": [{"epoch": 0.0, "loss": 2.5}, {"epoch": 1.0, "loss": 2.0}, {"epoch": 2.0, "loss": 1.7}]}
-
-    monkeypatch.setattr(pipeline, "train_lora", train)
-    monkeypatch.setattr(pipeline, "resolve_model", lambda name: name)
-    return calls
-
-
-class Pool(LLMPool):
-    """The real pool over one FakeLLM; counts how often its engines were shut down."""
-
-    def __init__(self):
-        self.fake = FakeLLM(script)
-        super().__init__(LLMConfig(backend="fake"), factory=lambda *a: self.fake)
-        self.closed = 0
-
-    async def aclose(self):
-        self.closed += 1
-        await super().aclose()
+    """Training as ``rerest_runs.FakeTraining``; its record of every call."""
+    training = FakeTraining()
+    monkeypatch.setattr(pipeline, "train_lora", training)
+    monkeypatch.setattr(pipeline, "resolve_model", str)
+    return training.calls
 
 
 def small_config(tmp_path, **extra):
-    return rerest_config.load(overrides={
-        "out": str(tmp_path / "out"), "train_seeds": [0], "eval_seeds": [100, 101],
-        "run": {"months": 2, "experiment": "no_communication", "agents": [dict(s) for s in SEATS],
-                "llm": {"backend": "fake"}},
-        "sampling.k": 2, **extra,
-    })
+    return rerest_runs.small_config(tmp_path / "out", **extra)
 
 
 def test_a_killed_run_resumes_at_the_stage_it_was_in(tmp_path, faked):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
-from web_runs import DAMAGED, FINISHED, REAL_MODEL_ID, REREST_CSV, RUNS
+from web_runs import DAMAGED, FINISHED, REAL_MODEL_ID, RUNS
 
 from govsim import report
 from govsim.rerest import results
@@ -509,7 +509,15 @@ def test_network_page_without_talk_says_so(fixture_root, open_page):
 
 def test_rerest_page_table_and_curves(fixture_root, open_page):
     at = open_page(fixture_root, "rerest")
-    assert len(at.dataframe[0].value) == 5 and charts(at) == len(results.CHARTED)
+    summary, losses = (d.value for d in at.dataframe)
+    assert list(zip(summary["iteration"], summary["method"])) == [
+        (0, "base"), (1, "rerest"), (1, "self_training"), (2, "rerest"), (2, "self_training")
+    ]
+    assert charts(at) == len(results.CHARTED) + 1  # and the losses per epoch
+    # epochs 0-2 of iteration 1's three adapters and iteration 2's two (the last trains no reflector)
+    assert sorted(set(zip(losses["iteration"], losses["adapter"]))) == [
+        (1, "reflector"), (1, "rerest"), (1, "self_training"), (2, "rerest"), (2, "self_training")
+    ] and len(losses) == 5 * 3
     assert not at.warning
 
 
@@ -534,11 +542,11 @@ def test_rerest_page_reads_nothing_outside_the_root(fixture_root, open_page, tmp
     assert_clean(at)
 
 
-def test_rerest_page_skips_a_summary_linking_out(tmp_path, open_page):
+def test_rerest_page_skips_a_summary_linking_out(fixture_root, tmp_path, open_page):
     root, secret = tmp_path / "root", tmp_path / "secret"
     (root / "linked").mkdir(parents=True)
     secret.mkdir()
-    (secret / results.SUMMARY_FILE).write_text(REREST_CSV)
+    shutil.copy(fixture_root / "rerest" / results.SUMMARY_FILE, secret)
     (root / "linked" / results.SUMMARY_FILE).symlink_to(secret / results.SUMMARY_FILE)
     at = open_page(root, "rerest")
     assert "link outside" in at.warning[0].value and "No rerest_summary.csv under" in texts(at) and not at.dataframe

@@ -32,7 +32,7 @@ PAGES = [
     ("compare", 4, ["Metrics per group (mean and 95 % interval)", "Stock and catch per month", "Survival (Kaplan–Meier)",
                     "Distribution per group", "runs are unfinished, stopped or damaged"]),
     ("network?run=llm/seed0", 1, ["Who addressed whom", "Agreed limits: month 1: 10, month 2: 10, month 3: 10"]),
-    ("rerest", 6, ["Metrics over iterations", "sample pass rate"]),
+    ("rerest", 6, ["Metrics over iterations", "sample pass rate", "Losses per epoch"]),
     ("live?run=llm/seed0", 1, ["Latest utterances", "This run has finished."]),
     ("play", 0, ["Play"]),
 ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from web_runs import DAMAGED, REAL_MODEL_ID, REREST_CSV, RUNS
+from web_runs import DAMAGED, REAL_MODEL_ID, RUNS
 
 from govsim import report
 from govsim.rerest import results
@@ -111,7 +111,7 @@ def test_rerest_files_only_inside_the_base(fixture_root, tmp_path):
     assert paths.rerest_files(base / "sweep" / "fair" / "seed0" / "config.json", base) == ([], [])
     linked = tmp_path / "root"
     (linked / "r").mkdir(parents=True)
-    (tmp_path / results.SUMMARY_FILE).write_text(REREST_CSV)
+    shutil.copy(fixture_root / "rerest" / results.SUMMARY_FILE, tmp_path)
     (linked / "r" / results.SUMMARY_FILE).symlink_to(tmp_path / results.SUMMARY_FILE)
     assert paths.rerest_files(linked.resolve(), linked.resolve()) == ([], [linked.resolve() / "r" / results.SUMMARY_FILE])
 

@@ -10,6 +10,8 @@ import json
 import shutil
 from pathlib import Path
 
+import rerest_runs
+
 from govsim.config import resolve
 from govsim.llm.fake import FakeLLM
 from govsim.llm.pool import LLMPool
@@ -153,20 +155,21 @@ def damage(directory: Path, how: str, outside: Path) -> Path:
     return directory
 
 
-# What govsim.rerest writes: the base model at iteration 0, then each method per iteration
-# (the header written out here, not taken from web.data).
-REREST_CSV = (
-    "iteration,method,runs,survival_rate,survival_rate_ci,survival_time,survival_time_ci,gain,gain_ci,"
-    "efficiency,efficiency_ci,equality,equality_ci,over_usage,over_usage_ci,sample_pass_rate,reflection_pass_rate\n"
-    "0,base,5,20.0,10.0,3.5,1.2,30.0,5.0,0.25,0.05,0.80,0.04,60.0,9.0,0.40,\n"
-    "1,self_training,5,40.0,15.0,6.0,1.5,55.0,6.0,0.46,0.06,0.84,0.03,45.0,8.0,0.55,\n"
-    "1,rerest,5,60.0,12.0,8.5,1.1,80.0,4.0,0.67,0.04,0.90,0.02,30.0,7.0,0.70,0.62\n"
-    "2,self_training,5,50.0,14.0,7.0,1.4,62.0,5.5,0.52,0.05,0.86,0.03,40.0,8.5,0.58,\n"
-    "2,rerest,5,80.0,10.0,10.5,0.9,98.0,3.5,0.82,0.03,0.93,0.02,20.0,6.0,0.81,0.74\n"
-)
 RUNS = 22  # every run folder build_root makes
 FINISHED = 12  # of which finished cleanly
 LONG_MONTHS = 12
+
+
+def make_rerest(directory: Path, run: Path) -> Path:
+    """The result files of a 2-iteration Re-ReST experiment run through the pipeline
+    (``rerest_runs``: fake backend, stand-in training) in ``run``, copied into ``directory``
+    without the experiment's own episode folders, which would count as more runs."""
+    rerest_runs.run_experiment(run, iterations=2)
+    directory.mkdir()
+    for name in results.FILES:
+        if (run / name).is_file():
+            shutil.copy(run / name, directory / name)
+    return directory
 
 
 def build_root(root: Path, outside: Path) -> Path:
@@ -174,7 +177,7 @@ def build_root(root: Path, outside: Path) -> Path:
     the fake backend) and its format-1 copy v1/seed0, long/seed0 (the same over 12 months),
     institutions/seed0 (scripted agents with an election and sanctions: event types the
     dashboard has no layout for), models/{fake,real} (the same model name on two
-    backends), stopped/seed0 (every call failed), damaged/*, rerest/.
+    backends), stopped/seed0 (every call failed), damaged/*, rerest/ (``make_rerest``).
     ``outside`` is a folder beside the root, for links pointing out of it."""
     for seed in range(3):
         make_run(root / "sweep" / "fair" / f"seed{seed}", "sustainable*5", seed)
@@ -195,8 +198,7 @@ def build_root(root: Path, outside: Path) -> Path:
     for how in DAMAGED:
         damage(Path(shutil.copytree(template, root / "damaged" / how)), how, outside)
     shutil.rmtree(template)
-    (root / "rerest").mkdir()
-    (root / "rerest" / results.SUMMARY_FILE).write_text(REREST_CSV)
+    make_rerest(root / "rerest", outside / "rerest-run")
     (outside / "notes.csv").write_text("secret,value\nkey,hunter2\n")
     (outside / "run").mkdir()
     shutil.copy(root / "sweep" / "fair" / "seed0" / "config.json", outside / "run" / "config.json")
