@@ -364,7 +364,8 @@ def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...], reflector_le
                              "reflection.train_last trains it)")
             continue
         if not t["adapter"]:
-            lines.append(f"- adapter {name}: not trained (no example of at most max_seq_len tokens)")
+            why = f"all {t['too_long']} examples longer than max_seq_len" if t["too_long"] else "its data set is empty"
+            lines.append(f"- adapter {name}: not trained ({why})")
             continue
         start = "from " + ("the previous adapter" if t.get("init") else "a fresh LoRA")
         lines.append(
