@@ -9,6 +9,8 @@ import asyncio
 from pathlib import Path
 from unittest import mock
 
+import torch
+
 from govsim.config import LLMConfig
 from govsim.llm import LLMPool
 from govsim.llm.fake import FakeLLM
@@ -65,11 +67,12 @@ class FakeTraining:
     """Stands in for ``train_lora``; records every call (``calls``) and fails once on ``calls["fail_on"]``."""
 
     def __init__(self):
-        self.calls = {"train": [], "fail_on": None, "objectives": {}, "init": {}, "heldout": {}}
+        self.calls = {"train": [], "fail_on": None, "objectives": {}, "init": {}, "heldout": {}, "threads": []}
 
     def __call__(self, model, data, adapter, spec, progress=True, objective="sft", init=None, heldout=None):
         calls, name = self.calls, f"{adapter.parent.parent.name}/{adapter.name}"
         calls["objectives"][name], calls["init"][name] = objective, init
+        calls["threads"].append(torch.get_num_threads())
         calls["heldout"][name] = len(read_jsonl(heldout))
         if calls["fail_on"] == name:
             calls["fail_on"] = None

@@ -11,6 +11,7 @@ import warnings
 
 import pytest
 import rerest_runs
+import torch
 from rerest_runs import SEATS, Boom, FakeTraining, Pool, continuation, script
 from scipy import stats
 
@@ -334,6 +335,20 @@ def test_a_second_iteration_goes_on_from_the_first_ones_adapters(tmp_path, faked
     ]
     assert "- iteration 2:" in (out / "rerest_summary.md").read_text()
     assert "- adapter reflector: not trained in the last iteration" in (out / "rerest_summary.md").read_text()
+
+
+def test_every_training_gets_the_configured_threads_back_from_inference(tmp_path, faked):
+    class Engine(Pool):  # as a vLLM engine does on a CPU: this process's torch down to 1 thread
+        def get(self, *args, **kwargs):
+            torch.set_num_threads(1)
+            return super().get(*args, **kwargs)
+
+    before = torch.get_num_threads()
+    try:
+        asyncio.run(pipeline.run_experiment(small_config(tmp_path, threads=2), progress=False, pool=Engine()))
+    finally:
+        torch.set_num_threads(before)
+    assert faked["threads"] == [2, 2]  # self-training and Re-ReST (the only iteration trains no reflector)
 
 
 def test_the_dpo_variant_and_transfer_to_other_scenarios(tmp_path, faked):

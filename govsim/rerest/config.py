@@ -118,7 +118,8 @@ class ReRestConfig(Strict):
     subskills: SubskillSpec = SubskillSpec()
     templates: str | None = None  # feedback/reflection wording; None: govsim/rerest/templates.yaml
     # torch threads of this process (transformers inference and training); None keeps torch's
-    # default. On a CPU shared with other busy processes, 1 avoids OpenMP threads spinning
+    # default. Every training gets them back after a vLLM engine's start set them to 1. On a
+    # CPU shared with other busy processes, 1 avoids OpenMP threads spinning
     # against each other (measured: 64 tokens in 6 s with 1 thread, 213 s with 2).
     threads: int | None = Field(None, ge=1)
     # Scenarios the last iteration's adapters are also evaluated on (fixed inputs and

@@ -90,8 +90,11 @@ class Track:
 
 
 class Experiment:
-    def __init__(self, config: ReRestConfig, pool: Any, stages: Stages, progress: bool = True) -> None:
+    def __init__(
+        self, config: ReRestConfig, pool: Any, stages: Stages, progress: bool = True, threads: int | None = None
+    ) -> None:
         self.config = config
+        self.threads = threads  # torch threads of every training (None: leave them as they are)
         self.out = stages.out
         self.stages = stages
         self.pool = pool
@@ -337,9 +340,14 @@ class Experiment:
     async def _train(
         self, model: str, dataset: Path, adapter: Path, objective: str, init: str | None, heldout: Path
     ) -> dict[str, Any]:
-        return await asyncio.to_thread(
-            train_lora, model, dataset, adapter, self.config.training, self.progress, objective, init, heldout
-        )
+        def train() -> dict[str, Any]:
+            if self.threads:  # inference lowered them to 1 (the engine's workers had the cores): restore
+                import torch
+
+                torch.set_num_threads(self.threads)
+            return train_lora(model, dataset, adapter, self.config.training, self.progress, objective, init, heldout)
+
+        return await asyncio.to_thread(train)
 
     def eval_roots(self, i: int) -> dict[str, tuple[Path, str | None]]:
         """Where each method of iteration i is evaluated, and with which adapter (untrained ones left out)."""
@@ -373,17 +381,17 @@ def report(config: ReRestConfig) -> Path:
 
 async def run_experiment(config: ReRestConfig, restart: bool = False, progress: bool = True, pool: Any = None) -> Path:
     """Run (or resume) every iteration; returns the summary table's path."""
-    if config.threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(config.threads)
+    threads = config.threads or torch.get_num_threads()  # None: torch's default, which the trainings get back
+    torch.set_num_threads(threads)
     stages = Stages(config.out, config.model_dump(mode="json"), restart=restart, normalize=identity)
     template = config.run_config()
     own = pool is None
     # vLLM engines start with LoRA enabled: the adapters trained later are asked of the engine sampled with
     pool = pool or LLMPool(template.llm, factory=partial(make_llm, max_lora_rank=config.training.r))
     try:
-        experiment = Experiment(config, pool, stages, progress)
+        experiment = Experiment(config, pool, stages, progress, threads)
         for i in range(1, config.iterations + 1):
             await experiment.iteration(i)
             path = summary.write(experiment)
