@@ -6,6 +6,7 @@ parts; ``web_runs`` runs a whole experiment for the dashboard's Re-ReST page."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from unittest import mock
 
@@ -68,9 +69,15 @@ class FakeTraining:
 
     def __init__(self):
         self.calls = {"train": [], "fail_on": None, "objectives": {}, "init": {}, "heldout": {}, "threads": []}
+        self.started = threading.Event()  # set by every call
+        self.hold = None  # seconds to wait for ``stop`` in the next call, as a long training would
 
-    def __call__(self, model, data, adapter, spec, progress=True, objective="sft", init=None, heldout=None):
+    def __call__(self, model, data, adapter, spec, progress=True, objective="sft", init=None, heldout=None, stop=None):
         calls, name = self.calls, f"{adapter.parent.parent.name}/{adapter.name}"
+        self.started.set()
+        if self.hold:
+            calls["stopped"], self.hold = stop.wait(self.hold), None
+            raise Boom(name)
         calls["objectives"][name], calls["init"][name] = objective, init
         calls["threads"].append(torch.get_num_threads())
         calls["heldout"][name] = len(read_jsonl(heldout))

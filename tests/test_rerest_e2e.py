@@ -10,6 +10,7 @@ prompts differ from the base model's.
 
 import csv
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,7 @@ def test_lora_training_on_the_embedded_model(tmp_path, objective):
     except LLMError as exc:
         pytest.skip(str(exc))
     from govsim.rerest.config import TrainingSpec
-    from govsim.rerest.train import train_lora
+    from govsim.rerest.train import Stopped, train_lora
 
     def reply(text):
         return [{"role": "assistant", "content": text}]
@@ -150,6 +151,13 @@ def test_lora_training_on_the_embedded_model(tmp_path, objective):
     config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert (config["r"], config["lora_alpha"], sorted(config["target_modules"])) == (8, 16, ["q_proj", "v_proj"])
     if objective == "sft":
+        stop = threading.Event()
+        stop.set()  # asked to stop: the step under way is saved, and the training resumes from it
+        with pytest.raises(Stopped, match="stopped at step 1"):
+            train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout, stop=stop)
+        assert (tmp_path / "halted.work" / "checkpoint-1").is_dir() and not (tmp_path / "halted").exists()
+        resumed = train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout)
+        assert resumed["steps"] == 2 and (tmp_path / "halted" / "adapter_model.safetensors").is_file()
         first = str(tmp_path / "adapter")
         one_step = spec.model_copy(update={"max_steps": 1})
         more = train_lora(model, data, tmp_path / "more", one_step, progress=False, init=first, heldout=heldout)

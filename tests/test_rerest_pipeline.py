@@ -205,11 +205,17 @@ def test_the_fixed_input_evaluation(tmp_path):
 
 
 @pytest.fixture
-def faked(monkeypatch):
-    """Training as ``rerest_runs.FakeTraining``; its record of every call."""
+def training(monkeypatch):
+    """Training as ``rerest_runs.FakeTraining``."""
     training = FakeTraining()
     monkeypatch.setattr(pipeline, "train_lora", training)
     monkeypatch.setattr(pipeline, "resolve_model", str)
+    return training
+
+
+@pytest.fixture
+def faked(training):
+    """The record of every training call."""
     return training.calls
 
 
@@ -349,6 +355,22 @@ def test_every_training_gets_the_configured_threads_back_from_inference(tmp_path
     finally:
         torch.set_num_threads(before)
     assert faked["threads"] == [2, 2]  # self-training and Re-ReST (the only iteration trains no reflector)
+
+
+def test_ctrl_c_asks_a_training_under_way_to_stop(tmp_path, training):
+    training.hold = 30  # a training thread cannot be cancelled: it must be asked
+
+    async def interrupted():
+        run = asyncio.create_task(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=Pool()))
+        while not training.started.is_set():
+            await asyncio.sleep(0.01)
+        run.cancel()  # what asyncio.run does on Ctrl-C
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(interrupted())
+    assert training.calls["stopped"] is True  # asked at once, not after its 30 s
+    assert not any(name.startswith("i1.train") for name in json.loads((tmp_path / "out" / STAGES_FILE).read_text()))
 
 
 def test_the_dpo_variant_and_transfer_to_other_scenarios(tmp_path, faked):

@@ -49,6 +49,7 @@ and the last iteration trains none unless ``reflection.train_last``.
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -340,14 +341,20 @@ class Experiment:
     async def _train(
         self, model: str, dataset: Path, adapter: Path, objective: str, init: str | None, heldout: Path
     ) -> dict[str, Any]:
+        stop = threading.Event()
+
         def train() -> dict[str, Any]:
             if self.threads:  # inference lowered them to 1 (the engine's workers had the cores): restore
                 import torch
 
                 torch.set_num_threads(self.threads)
-            return train_lora(model, dataset, adapter, self.config.training, self.progress, objective, init, heldout)
+            return train_lora(model, dataset, adapter, self.config.training, self.progress, objective, init, heldout, stop)
 
-        return await asyncio.to_thread(train)
+        try:
+            return await asyncio.to_thread(train)
+        except asyncio.CancelledError:  # Ctrl-C: a thread cannot be cancelled, so it is asked to stop at its step's end
+            stop.set()
+            raise
 
     def eval_roots(self, i: int) -> dict[str, tuple[Path, str | None]]:
         """Where each method of iteration i is evaluated, and with which adapter (untrained ones left out)."""

@@ -11,7 +11,8 @@ seeds; a seeded sample of ``heldout_rows`` of them) give a held-out loss before 
 and after every epoch (and at the end when the last epoch is partial); the record holds
 those and the mean training loss of every epoch. Training writes checkpoints to
 ``<adapter>.work`` (resumed if a run was killed) and the finished adapter to
-``<adapter>.tmp``, renamed into place at the end, so an adapter folder is always complete.
+``<adapter>.tmp``, renamed into place at the end, so an adapter folder is always complete;
+a training asked to ``stop`` saves the step it is in, so none is lost.
 The model is loaded in bf16 when ``bf16`` is set (the fast path on CPUs with AVX512-BF16;
 see docs/models.md) and trained with gradient checkpointing off (a 135M model does not
 need it, and it costs a second forward pass).
@@ -23,6 +24,7 @@ import math
 import os
 import random
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -34,15 +36,20 @@ Objective = Literal["sft", "dpo"]
 REPLIES = {"sft": ("completion",), "dpo": ("chosen", "rejected")}
 
 
+class Stopped(Exception):
+    """A training stopped on request, its last step saved as a checkpoint to resume from."""
+
+
 def train_lora(
     model: str, data: Path, adapter: Path, spec: TrainingSpec, progress: bool = True, objective: Objective = "sft",
-    init: str | None = None, heldout: Path | None = None,
+    init: str | None = None, heldout: Path | None = None, stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Train one adapter on a JSONL of training rows; returns what happened."""
+    """Train one adapter on a JSONL of training rows; returns what happened. Once ``stop``
+    is set, the step under way ends, is saved as a checkpoint, and ``Stopped`` is raised."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig, PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from transformers.trainer_utils import get_last_checkpoint
 
     tokenizer = AutoTokenizer.from_pretrained(model)
@@ -72,10 +79,21 @@ def train_lora(
     trainer = _trainer(
         objective, lm, tokenizer, Dataset.from_list(kept), Dataset.from_list(held) if held else None, peft_config, args
     )
+    if stop is not None:
+
+        class StopOnRequest(TrainerCallback):
+            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+                if stop.is_set():
+                    control.should_save = control.should_training_stop = True
+                return control
+
+        trainer.add_callback(StopOnRequest())
     started = time.perf_counter()
     before = _num(trainer.evaluate()["eval_loss"]) if held else None
     resume = get_last_checkpoint(str(work)) if work.is_dir() else None
     output = trainer.train(resume_from_checkpoint=resume)
+    if stop is not None and stop.is_set():
+        raise Stopped(f"training of {adapter.name} stopped at step {trainer.state.global_step}; it resumes from {work}")
     history = trainer.state.log_history
     if held and not any(e.get("step") == trainer.state.global_step and "eval_loss" in e for e in history):
         trainer.evaluate()  # the last epoch was partial (max_steps): the adapter as saved
