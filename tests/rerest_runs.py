@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
-
-import torch
 
 from govsim.config import LLMConfig
 from govsim.llm import LLMPool
@@ -79,6 +78,8 @@ class FakeTraining:
             calls["stopped"], self.hold = stop.wait(self.hold), None
             raise Boom(name)
         calls["objectives"][name], calls["init"][name] = objective, init
+        import torch
+
         calls["threads"].append(torch.get_num_threads())
         calls["heldout"][name] = len(read_jsonl(heldout))
         if calls["fail_on"] == name:
@@ -117,7 +118,15 @@ def small_config(folder: Path, **extra) -> rerest_config.ReRestConfig:
     })
 
 
+@contextmanager
+def fake_training():
+    """The pipeline trains with a ``FakeTraining`` (yielded) and takes model names as they are."""
+    training = FakeTraining()
+    with mock.patch.object(pipeline, "train_lora", training), mock.patch.object(pipeline, "resolve_model", str):
+        yield training
+
+
 def run_experiment(out: Path, **extra) -> Path:
     """A whole experiment of ``small_config`` (with ``extra``) into ``out``; its markdown summary."""
-    with mock.patch.object(pipeline, "train_lora", FakeTraining()), mock.patch.object(pipeline, "resolve_model", str):
+    with fake_training():
         return asyncio.run(pipeline.run_experiment(small_config(out, **extra), progress=False, pool=Pool()))

@@ -151,13 +151,31 @@ def test_lora_training_on_the_embedded_model(tmp_path, objective):
     config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert (config["r"], config["lora_alpha"], sorted(config["target_modules"])) == (8, 16, ["q_proj", "v_proj"])
     if objective == "sft":
-        stop = threading.Event()
-        stop.set()  # asked to stop: the step under way is saved, and the training resumes from it
+        early = threading.Event()
+        early.set()  # asked before the training began: no step is taken
+        with pytest.raises(Stopped, match="stopped before its first step"):
+            train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout, stop=early)
+
+        class DuringStepOne(threading.Event):
+            """Unset when train_lora looks before training, set from then on: a Ctrl-C during step 1."""
+
+            def __init__(self):
+                super().__init__()
+                self.looks = 0
+
+            def is_set(self):
+                self.looks += 1
+                return self.looks > 1
+
+        # the step under way is saved, with its epoch's held-out loss, and the training resumes from it
         with pytest.raises(Stopped, match="stopped at step 1"):
-            train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout, stop=stop)
+            train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout, stop=DuringStepOne())
         assert (tmp_path / "halted.work" / "checkpoint-1").is_dir() and not (tmp_path / "halted").exists()
         resumed = train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout)
         assert resumed["steps"] == 2 and (tmp_path / "halted" / "adapter_model.safetensors").is_file()
+        assert [e["epoch"] for e in resumed["heldout_losses"]] == [0.0, 1.0, 2.0]  # epoch 1's was saved with its step
+        # a finished adapter keeps its record: asked again (its stage unrecorded), it trains nothing
+        assert train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout) == resumed
         first = str(tmp_path / "adapter")
         one_step = spec.model_copy(update={"max_steps": 1})
         more = train_lora(model, data, tmp_path / "more", one_step, progress=False, init=first, heldout=heldout)

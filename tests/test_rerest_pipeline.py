@@ -12,7 +12,7 @@ import warnings
 import pytest
 import rerest_runs
 import torch
-from rerest_runs import SEATS, Boom, FakeTraining, Pool, continuation, script
+from rerest_runs import SEATS, Boom, Pool, continuation, script
 from scipy import stats
 
 from govsim import config as run_config
@@ -23,7 +23,7 @@ from govsim.llm.base import Completion
 from govsim.llm.fake import FakeLLM
 from govsim.phases import Purpose
 from govsim.rerest import config as rerest_config
-from govsim.rerest import datasets, fixed, pipeline
+from govsim.rerest import datasets, fixed, pipeline, summary
 from govsim.rerest.config import ReflectionSpec, SamplingSpec
 from govsim.rerest.decisions import from_run
 from govsim.rerest.reflect import passing, reflect
@@ -32,6 +32,7 @@ from govsim.rerest.results import COLUMNS, EPISODE_ROW_COLUMNS, LOSS_COLUMNS
 from govsim.rerest.sample import draw_samples, scored_row
 from govsim.rerest.stages import CONFIG_FILE, STAGES_FILE, Stages, read_jsonl
 from govsim.rerest.texts import Texts, load_templates
+from govsim.rerest.train import last_checkpoint
 from govsim.runlog import read_run
 
 TEXTS = Texts(scenarios.load("fishery"))
@@ -205,12 +206,10 @@ def test_the_fixed_input_evaluation(tmp_path):
 
 
 @pytest.fixture
-def training(monkeypatch):
+def training():
     """Training as ``rerest_runs.FakeTraining``."""
-    training = FakeTraining()
-    monkeypatch.setattr(pipeline, "train_lora", training)
-    monkeypatch.setattr(pipeline, "resolve_model", str)
-    return training
+    with rerest_runs.fake_training() as training:
+        yield training
 
 
 @pytest.fixture
@@ -363,6 +362,8 @@ def test_ctrl_c_asks_a_training_under_way_to_stop(tmp_path, training):
     async def interrupted():
         run = asyncio.create_task(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=Pool()))
         while not training.started.is_set():
+            if run.done():
+                run.result()  # it failed before training: say how
             await asyncio.sleep(0.01)
         run.cancel()  # what asyncio.run does on Ctrl-C
         with pytest.raises(asyncio.CancelledError):
@@ -371,6 +372,33 @@ def test_ctrl_c_asks_a_training_under_way_to_stop(tmp_path, training):
     asyncio.run(interrupted())
     assert training.calls["stopped"] is True  # asked at once, not after its 30 s
     assert not any(name.startswith("i1.train") for name in json.loads((tmp_path / "out" / STAGES_FILE).read_text()))
+
+
+def test_a_training_resumes_from_its_newest_complete_checkpoint(tmp_path):
+    assert last_checkpoint(tmp_path / "none") is None
+    for step, complete in ((10, True), (9, True), (20, False)):  # 20: killed while saving
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
+
+
+def test_an_untrained_adapter_says_why(tmp_path):
+    stages = Stages(tmp_path, {})
+    for name, result in {
+        "i1.sample.base": {"decisions": 1, "samples": 2, "pass_rate": 0.0, "kinds": {"collapse": 2}},
+        "i1.datasets": {"agent_rerest": 3, "agent_self_training": 0},
+        "i1.train.self_training": {"adapter": None, "examples": 0, "too_long": 0},
+        "i1.train.rerest": {"adapter": None, "examples": 0, "too_long": 3},
+    }.items():
+        asyncio.run(stages.run(name, lambda result=result: result))
+    lines = summary._iteration_lines(stages, 1, ("self_training", "rerest"), reflector_left_out=True)
+    assert lines[-3:] == [
+        "- adapter reflector: not trained in the last iteration (it would first serve in the next; "
+        "reflection.train_last trains it)",
+        "- adapter self_training: not trained (its data set is empty)",
+        "- adapter rerest: not trained (all 3 examples longer than max_seq_len)",
+    ]
 
 
 def test_the_dpo_variant_and_transfer_to_other_scenarios(tmp_path, faked):
@@ -414,6 +442,10 @@ def test_resuming_with_another_config_is_refused(tmp_path, faked):
     # how it runs is not what it computes: threads and checkpoint spacing may change on resume
     faster = small_config(tmp_path, threads=2, **{"training.save_steps": 7}).model_dump(mode="json")
     Stages(tmp_path / "out", faster, normalize=rerest_config.identity)
+    # nor is training the last reflector too, which changes no finished stage: a finished run adds it
+    last_too = small_config(tmp_path, **{"reflection.train_last": True})
+    asyncio.run(pipeline.run_experiment(last_too, progress=False, pool=Pool()))
+    assert faked["train"] == ["iter1/self_training", "iter1/rerest", "iter1/reflector"]
     shutil.copytree(tmp_path / "out", tmp_path / "moved")  # a run folder moved elsewhere resumes there
     moved = small_config(tmp_path, out=str(tmp_path / "moved")).model_dump(mode="json")
     assert Stages(tmp_path / "moved", moved, normalize=rerest_config.identity).record

@@ -99,7 +99,7 @@ def test_pages_say_so_when_there_are_no_runs(tmp_path, open_page):
 
 @pytest.mark.parametrize("page", ["runs", "run", "compare", "network", "live", "rerest"])
 def test_a_folder_outside_the_root_is_refused_in_one_line(fixture_root, open_page, page):
-    outside = fixture_root.parent / "outside"  # holds a run folder (a config.json) and a CSV
+    outside = fixture_root.parent / "outside"  # holds a run folder (a config.json), a CSV and a whole Re-ReST run
     for folder in ("..", str(outside), "sweep/../../outside"):
         at = open_page(fixture_root, page, folder=folder)
         refused = [e.value for e in at.error]

@@ -142,9 +142,9 @@ class ReRestConfig(Strict):
         return resolve(data.get("experiment", "default"), file=data)
 
 
-# Where and how a run is executed, not what it computes: a resumed run may change these
-# (a run folder moved elsewhere resumes there).
-EXECUTION_KEYS = (("out",), ("threads",), ("training", "save_steps"))
+# Where and how a run is executed, or what it adds without changing a finished stage: a
+# resumed run may change these (a run folder moved elsewhere resumes there).
+EXECUTION_KEYS = (("out",), ("threads",), ("training", "save_steps"), ("reflection", "train_last"))
 
 
 def identity(data: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,7 @@ and the last iteration trains none unless ``reflection.train_last``.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from dataclasses import dataclass
 from functools import partial
@@ -341,19 +342,24 @@ class Experiment:
     async def _train(
         self, model: str, dataset: Path, adapter: Path, objective: str, init: str | None, heldout: Path
     ) -> dict[str, Any]:
+        import torch
+
         stop = threading.Event()
 
         def train() -> dict[str, Any]:
-            if self.threads:  # inference lowered them to 1 (the engine's workers had the cores): restore
-                import torch
-
+            before = torch.get_num_threads()
+            if self.threads:  # inference lowered them to 1 (the engine's workers had the cores)
                 torch.set_num_threads(self.threads)
-            return train_lora(model, dataset, adapter, self.config.training, self.progress, objective, init, heldout, stop)
+            try:
+                return train_lora(model, dataset, adapter, self.config.training, self.progress, objective, init, heldout, stop)
+            finally:
+                torch.set_num_threads(before)
 
         try:
             return await asyncio.to_thread(train)
         except asyncio.CancelledError:  # Ctrl-C: a thread cannot be cancelled, so it is asked to stop at its step's end
             stop.set()
+            print(f"stopping: the training of {adapter.name} saves the step under way, then this run ends", file=sys.stderr)
             raise
 
     def eval_roots(self, i: int) -> dict[str, tuple[Path, str | None]]:

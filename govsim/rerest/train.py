@@ -12,7 +12,8 @@ and after every epoch (and at the end when the last epoch is partial); the recor
 those and the mean training loss of every epoch. Training writes checkpoints to
 ``<adapter>.work`` (resumed if a run was killed) and the finished adapter to
 ``<adapter>.tmp``, renamed into place at the end, so an adapter folder is always complete;
-a training asked to ``stop`` saves the step it is in, so none is lost.
+a training asked to ``stop`` saves the step it is in, so none is lost. A finished adapter
+holds its record (``training.json``), returned again if its stage was not recorded.
 The model is loaded in bf16 when ``bf16`` is set (the fast path on CPUs with AVX512-BF16;
 see docs/models.md) and trained with gradient checkpointing off (a 135M model does not
 need it, and it costs a second forward pass).
@@ -20,6 +21,7 @@ need it, and it costs a second forward pass).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -33,6 +35,7 @@ from govsim.rerest.config import TrainingSpec
 from govsim.rerest.stages import read_jsonl
 
 Objective = Literal["sft", "dpo"]
+RECORD = "training.json"  # in a finished adapter's folder: what train_lora returned
 REPLIES = {"sft": ("completion",), "dpo": ("chosen", "rejected")}
 
 
@@ -49,9 +52,10 @@ def train_lora(
     import torch
     from datasets import Dataset
     from peft import LoraConfig, PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if (adapter / RECORD).is_file():  # trained before; its stage was not recorded (stopped after the last step)
+        return json.loads((adapter / RECORD).read_text())
     tokenizer = AutoTokenizer.from_pretrained(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -80,34 +84,24 @@ def train_lora(
         objective, lm, tokenizer, Dataset.from_list(kept), Dataset.from_list(held) if held else None, peft_config, args
     )
     if stop is not None:
-
-        class StopOnRequest(TrainerCallback):
-            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-                if stop.is_set():
-                    control.should_save = control.should_training_stop = True
-                return control
-
-        trainer.add_callback(StopOnRequest())
+        trainer.add_callback(_stop_callback(stop))
     started = time.perf_counter()
     before = _num(trainer.evaluate()["eval_loss"]) if held else None
-    resume = get_last_checkpoint(str(work)) if work.is_dir() else None
-    output = trainer.train(resume_from_checkpoint=resume)
+    resume = last_checkpoint(work)
     if stop is not None and stop.is_set():
-        raise Stopped(f"training of {adapter.name} stopped at step {trainer.state.global_step}; it resumes from {work}")
-    history = trainer.state.log_history
-    if held and not any(e.get("step") == trainer.state.global_step and "eval_loss" in e for e in history):
+        raise Stopped(f"training of {adapter.name} stopped before its first step")
+    output = trainer.train(resume_from_checkpoint=resume)
+    state = trainer.state
+    if stop is not None and stop.is_set() and state.global_step < state.max_steps:
+        raise Stopped(f"training of {adapter.name} stopped at step {state.global_step}; it resumes from {work}")
+    history = state.log_history
+    if held and not any(e.get("step") == state.global_step and "eval_loss" in e for e in history):
         trainer.evaluate()  # the last epoch was partial (max_steps): the adapter as saved
-    tmp = adapter.with_name(adapter.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(str(tmp))
-    shutil.rmtree(adapter, ignore_errors=True)
-    os.replace(tmp, adapter)
-    shutil.rmtree(work, ignore_errors=True)
     losses = [e["loss"] for e in history if "loss" in e]
     result.update(
         adapter=str(adapter.resolve()),
-        steps=trainer.state.global_step,
-        epochs=round(float(trainer.state.epoch or 0), 2),
+        steps=state.global_step,
+        epochs=round(float(state.epoch or 0), 2),
         first_loss=_num(losses[0]) if losses else None,
         last_loss=_num(losses[-1]) if losses else None,
         train_loss=_num(output.training_loss),
@@ -117,7 +111,41 @@ def train_lora(
         ],
         train_s=round(time.perf_counter() - started, 1),
     )
+    tmp = adapter.with_name(adapter.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(str(tmp))
+    (tmp / RECORD).write_text(json.dumps(result))
+    shutil.rmtree(adapter, ignore_errors=True)
+    os.replace(tmp, adapter)
+    shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def last_checkpoint(work: Path) -> str | None:
+    """The newest complete checkpoint in ``work``: one with its trainer state, which the
+    trainer writes last (a process killed while saving leaves a newer, partial one)."""
+    done = [p for p in work.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def _stop_callback(stop: threading.Event) -> Any:
+    """Once ``stop`` is set, the step under way is the last: the epoch ends there and is saved
+    as a checkpoint, after its held-out loss when it was the epoch's last step (none mid-epoch)."""
+    from transformers import TrainerCallback
+
+    class StopOnRequest(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if stop.is_set():
+                control.should_training_stop = True
+            return control
+
+        def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if stop.is_set():  # after DefaultFlowCallback's, which asks for the epoch's held-out loss
+                control.should_save = True
+                control.should_evaluate = control.should_evaluate and float(state.epoch).is_integer()
+            return control
+
+    return StopOnRequest()
 
 
 def epoch_losses(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
