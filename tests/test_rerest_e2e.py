@@ -171,8 +171,12 @@ def test_lora_training_on_the_embedded_model(tmp_path, objective):
         with pytest.raises(Stopped, match="stopped at step 1"):
             train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout, stop=DuringStepOne())
         assert (tmp_path / "halted.work" / "checkpoint-1").is_dir() and not (tmp_path / "halted").exists()
+        # the work folder keeps the loss before training and the time spent up to checkpoint-1
+        kept = json.loads((tmp_path / "halted.work" / "progress.json").read_text())
+        assert kept["before"] == pytest.approx(result["heldout_losses"][0]["loss"], abs=1e-4) and kept["train_s"] > 0
         resumed = train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout)
         assert resumed["steps"] == 2 and (tmp_path / "halted" / "adapter_model.safetensors").is_file()
+        assert resumed["heldout_losses"][0]["loss"] == kept["before"] and resumed["train_s"] > kept["train_s"]
         assert [e["epoch"] for e in resumed["heldout_losses"]] == [0.0, 1.0, 2.0]  # epoch 1's was saved with its step
         # a finished adapter keeps its record: asked again (its stage unrecorded), it trains nothing
         assert train_lora(model, data, tmp_path / "halted", spec, progress=False, heldout=heldout) == resumed

@@ -12,8 +12,11 @@ and after every epoch (and at the end when the last epoch is partial); the recor
 those and the mean training loss of every epoch. Training writes checkpoints to
 ``<adapter>.work`` (resumed if a run was killed) and the finished adapter to
 ``<adapter>.tmp``, renamed into place at the end, so an adapter folder is always complete;
-a training asked to ``stop`` saves the step it is in, so none is lost. A finished adapter
-holds its record (``training.json``), returned again if its stage was not recorded.
+a training asked to ``stop`` saves the step it is in, so none is lost. ``<adapter>.work``
+also keeps the held-out loss before training and the training time up to the last
+checkpoint (``progress.json``): a resumed training does not evaluate again, and its
+``train_s`` is that of every part. A finished adapter holds its record
+(``training.json``), returned again if its stage was not recorded.
 The model is loaded in bf16 when ``bf16`` is set (the fast path on CPUs with AVX512-BF16;
 see docs/models.md) and trained with gradient checkpointing off (a 135M model does not
 need it, and it costs a second forward pass).
@@ -28,6 +31,7 @@ import random
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +40,7 @@ from govsim.rerest.stages import read_jsonl
 
 Objective = Literal["sft", "dpo"]
 RECORD = "training.json"  # in a finished adapter's folder: what train_lora returned
+PROGRESS = "progress.json"  # in <adapter>.work: the held-out loss before training, the time up to the last checkpoint
 REPLIES = {"sft": ("completion",), "dpo": ("chosen", "rejected")}
 
 
@@ -83,10 +88,21 @@ def train_lora(
     trainer = _trainer(
         objective, lm, tokenizer, Dataset.from_list(kept), Dataset.from_list(held) if held else None, peft_config, args
     )
+    progress_file = work / PROGRESS
+    earlier = json.loads(progress_file.read_text()) if progress_file.is_file() else {"train_s": 0.0}
+    started = time.perf_counter()
+
+    def spent() -> float:
+        return round(earlier["train_s"] + time.perf_counter() - started, 1)
+
+    if "before" not in earlier:
+        earlier["before"] = _num(trainer.evaluate()["eval_loss"]) if held else None
+        work.mkdir(parents=True, exist_ok=True)
+        progress_file.write_text(json.dumps(earlier))
+    before = earlier["before"]
+    trainer.add_callback(_progress_callback(progress_file, lambda: {"before": before, "train_s": spent()}))
     if stop is not None:
         trainer.add_callback(_stop_callback(stop))
-    started = time.perf_counter()
-    before = _num(trainer.evaluate()["eval_loss"]) if held else None
     resume = last_checkpoint(work)
     if stop is not None and stop.is_set():
         raise Stopped(f"training of {adapter.name} stopped before its first step")
@@ -109,7 +125,7 @@ def train_lora(
         heldout_losses=([{"epoch": 0.0, "loss": before}] if held else []) + [
             {"epoch": round(float(e["epoch"]), 2), "loss": _num(e["eval_loss"])} for e in history if "eval_loss" in e
         ],
-        train_s=round(time.perf_counter() - started, 1),
+        train_s=spent(),
     )
     tmp = adapter.with_name(adapter.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -126,6 +142,18 @@ def last_checkpoint(work: Path) -> str | None:
     trainer writes last (a process killed while saving leaves a newer, partial one)."""
     done = [p for p in work.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def _progress_callback(path: Path, progress: Callable[[], dict[str, Any]]) -> Any:
+    """Writes ``progress()`` to ``path`` after every checkpoint, so a resumed training knows it."""
+    from transformers import TrainerCallback
+
+    class KeepProgress(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            path.write_text(json.dumps(progress()))
+            return control
+
+    return KeepProgress()
 
 
 def _stop_callback(stop: threading.Event) -> Any:
