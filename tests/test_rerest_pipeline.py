@@ -5,8 +5,10 @@ through FakeLLM, the training sets, stage checkpoints and resuming, the summary 
 import asyncio
 import csv
 import json
+import os
 import re
 import shutil
+import signal
 import warnings
 
 import pytest
@@ -24,6 +26,7 @@ from govsim.llm.fake import FakeLLM
 from govsim.phases import Purpose
 from govsim.rerest import config as rerest_config
 from govsim.rerest import datasets, fixed, pipeline, summary
+from govsim.rerest.command import run_stoppable
 from govsim.rerest.config import ReflectionSpec, SamplingSpec
 from govsim.rerest.decisions import from_run
 from govsim.rerest.reflect import passing, reflect
@@ -372,6 +375,28 @@ def test_ctrl_c_asks_a_training_under_way_to_stop(tmp_path, training):
     asyncio.run(interrupted())
     assert training.calls["stopped"] is True  # asked at once, not after its 30 s
     assert not any(name.startswith("i1.train") for name in json.loads((tmp_path / "out" / STAGES_FILE).read_text()))
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path, training):
+    training.hold = 30
+
+    async def terminate_once_training():
+        while not training.started.is_set():
+            await asyncio.sleep(0.01)
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # else the kill below would end the tests
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def run_and_terminate():
+        sender = asyncio.create_task(terminate_once_training())
+        try:
+            return await pipeline.run_experiment(small_config(tmp_path), progress=False, pool=Pool())
+        finally:
+            sender.cancel()
+
+    with pytest.raises(KeyboardInterrupt):  # what the CLI reports as "interrupted: run the same command again to resume"
+        run_stoppable(run_and_terminate())
+    assert training.calls["stopped"] is True
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler lives only as long as the run
 
 
 def test_a_training_resumes_from_its_newest_complete_checkpoint(tmp_path):
