@@ -1,7 +1,7 @@
 """Benchmark: an adapter served as LoRA by vLLM against the same adapter merged into the weights.
 
 The prompts are real ones: the last ``--purpose`` call of each run under ``--runs`` (by
-default the longest talk prompt of each episode). Each engine runs in its own process,
+default each episode's last talk prompt). Each engine runs in its own process,
 one after the other, and answers the batch twice: cold (nothing cached) and warm (the
 prompts in the prefix cache, so mostly decoding). Replies have a fixed length and are
 greedy. Printed: seconds per batch, ratios to the merged copy, and how many greedy
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from govsim.llm.embedded import resolve_model
+from govsim.llm.vllm_backend import lora_rank
 from govsim.runlog import EVENTS_FILE, find_runs, iter_events
 
 
@@ -51,7 +52,9 @@ def measure(model: str, adapter: str | None, prompts_file: Path, tokens: int) ->
     from vllm.lora.request import LoRARequest
 
     prompts = json.loads(prompts_file.read_text())
-    llm = LLM(model=model, enable_lora=adapter is not None, max_lora_rank=16, max_model_len=8192, block_size=32, seed=0)
+    llm = LLM(
+        model=model, enable_lora=adapter is not None, max_lora_rank=lora_rank(adapter), max_model_len=8192, block_size=32, seed=0
+    )
     params = SamplingParams(temperature=0, max_tokens=tokens, min_tokens=tokens)
     lora = LoRARequest("adapter", 1, adapter) if adapter else None
     result = {}
