@@ -313,3 +313,42 @@ def test_configs_with_different_adapters_share_the_engine_but_keep_their_adapter
     asyncio.run(main())
     assert [e["adapter"] for e in events] == ["/adapters/a", None]
     assert [r.adapter for r in pool.engines[("fake", "embedded")].requests] == ["/adapters/a", None]
+
+
+def test_with_merge_a_call_naming_an_adapter_goes_to_its_merged_engine_and_is_logged_with_it():
+    merges: list[tuple[str, str]] = []
+
+    def merge(model, adapter):
+        merges.append((model, adapter))
+        return f"{adapter}.merged"
+
+    started: list[LLMConfig] = []
+
+    def factory(backend, model, cfg, seed):
+        started.append(cfg)
+        return FakeLLM(model=model)
+
+    pool = LLMPool(LLMConfig(backend="fake"), factory=factory, merge=merge)
+    events: list[dict] = []
+    tuned = LoggedLLM(pool.get(LLMConfig(backend="fake", adapter="/adapters/a")), events.append)
+    base = LoggedLLM(pool.get(), events.append)
+
+    async def main():
+        await tuned.complete(ask("own?"))
+        await base.complete(ask("per request?", adapter="/adapters/b"))
+        await base.complete(ask("base?"))
+        await tuned.complete(ask("again?"))
+
+    asyncio.run(main())
+    assert [(e["model"], e["adapter"]) for e in events] == [
+        ("/adapters/a.merged", "/adapters/a"), ("/adapters/b.merged", "/adapters/b"), ("embedded", None),
+        ("/adapters/a.merged", "/adapters/a"),
+    ]
+    engines = pool.engines
+    assert set(engines) == {("fake", "embedded"), ("fake", "/adapters/a.merged"), ("fake", "/adapters/b.merged")}
+    # the merged engines get no adapter: neither in their config nor in a request
+    assert all(r.adapter is None for key, e in engines.items() for r in e.requests)
+    assert [c.adapter for c in started if c.model.endswith(".merged")] == [None, None]
+    assert [r.messages[0]["content"] for r in engines[("fake", "embedded")].requests] == ["base?"]
+    # asked on every call (the function keeps its copies)
+    assert merges == [("embedded", "/adapters/a"), ("embedded", "/adapters/b"), ("embedded", "/adapters/a")]

@@ -187,3 +187,40 @@ def test_lora_training_on_the_embedded_model(tmp_path, objective):
         assert more["init"] == first
         assert more["heldout_losses"][0]["loss"] == pytest.approx(result["heldout_losses"][-1]["loss"], abs=2e-3)
         assert len(more["heldout_losses"]) == 2  # before, and after its one (partial-epoch) step
+        merged_into_the_weights(model, first, tmp_path)
+
+
+def merged_into_the_weights(model, adapter, tmp_path):
+    """An adapter merged into the weights answers as PEFT's adapter does; the copy is kept,
+    with how much of the adapter's change bfloat16 rounding lost."""
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from govsim.llm.merged import merged_copy
+
+    small = Path(merged_copy(model, adapter))
+    assert small.name == "adapter.merged" and not small.with_name("adapter.merged.tmp").exists()
+    kept = json.loads((small / "merge.json").read_text())
+    assert kept["adapter"] == adapter and kept["delta_norm"] > 0 and kept["delta_error"] >= 0
+    stamp = (small / "model.safetensors").stat().st_mtime_ns
+    assert merged_copy(model, adapter) == str(small) and (small / "model.safetensors").stat().st_mtime_ns == stamp
+    strong = tmp_path / "strong"  # the adapter's change made large, as a long training's is
+    strong.mkdir()
+    (strong / "adapter_config.json").write_text((Path(adapter) / "adapter_config.json").read_text())
+    weights = load_file(Path(adapter) / "adapter_model.safetensors")
+    save_file({k: v * 300 if "lora_B" in k else v for k, v in weights.items()}, strong / "adapter_model.safetensors")
+    merged = Path(merged_copy(model, strong))
+    assert json.loads((merged / "merge.json").read_text())["delta_error"] < 0.05
+
+    ids = AutoTokenizer.from_pretrained(model)("The lake holds 80 tons. How many do you catch?", return_tensors="pt").input_ids
+
+    def logits(m):
+        with torch.no_grad():
+            return m(ids).logits[0].float()
+
+    base = logits(AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32))
+    tuned = logits(PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32), str(strong)))
+    fused = logits(AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32))
+    assert (fused - tuned).norm() < 0.2 * (tuned - base).norm(), ((fused - tuned).norm(), (tuned - base).norm())

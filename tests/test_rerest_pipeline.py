@@ -4,6 +4,7 @@ through FakeLLM, the training sets, stage checkpoints and resuming, the summary 
 
 import asyncio
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from govsim.config import ConfigError, LLMConfig
 from govsim.llm import LLMPool
 from govsim.llm.base import Completion
 from govsim.llm.fake import FakeLLM
+from govsim.llm.merged import REPORT, merged_path
 from govsim.phases import Purpose
 from govsim.rerest import config as rerest_config
 from govsim.rerest import datasets, fixed, pipeline, summary
@@ -454,6 +456,71 @@ def test_the_dpo_variant_and_transfer_to_other_scenarios(tmp_path, faked):
     assert "## Transfer" in (out / "rerest_summary.md").read_text()
 
 
+class MergedPool(LLMPool):
+    """The real pool merging adapters: each merged "model" is a FakeLLM answering as the
+    script answers its adapter. Records which merged engines were open at every call."""
+
+    def __init__(self, delta_error=0.01):
+        super().__init__(LLMConfig(backend="fake"), factory=self.engine, merge=self.fake_merge)
+        self.open_at_calls: list[set[str]] = []
+        self.delta_error = delta_error
+
+    def fake_merge(self, model, adapter):
+        folder = merged_path(adapter)
+        folder.mkdir(exist_ok=True)
+        (folder / REPORT).write_text(json.dumps({"model": model, "adapter": adapter, "delta_error": self.delta_error}))
+        return str(folder)
+
+    def engine(self, backend, model, config, seed):
+        adapter = model.removesuffix(".merged") if model.endswith(".merged") else None
+        assert config.adapter is None
+
+        def reply(request):
+            assert request.adapter is None or adapter is None  # a merged engine is asked without the adapter
+            self.open_at_calls.append({m for _, m in self.engines if m.endswith(".merged")})
+            return script(dataclasses.replace(request, adapter=adapter or request.adapter))
+
+        return FakeLLM(reply, model=model)
+
+
+def test_merged_adapters_give_the_results_of_lora_serving_one_engine_at_a_time(tmp_path, faked):
+    results = {}
+    for served, pool in (("lora", Pool()), ("merged", MergedPool())):
+        out = tmp_path / served
+        config = rerest_runs.small_config(out, iterations=2, transfer=["pasture"], merge_adapters=served == "merged")
+        asyncio.run(pipeline.run_experiment(config, progress=False, pool=pool))
+        stages = json.loads((out / STAGES_FILE).read_text())
+        assert {entry["adapters_served"] for entry in stages.values()} == {served}
+        results[served] = json.loads(
+            json.dumps({n: e["result"] for n, e in stages.items() if ".merge." not in n}).replace(str(out), "OUT"))
+        results[served + "_episodes"] = (out / "rerest_episodes.csv").read_text()
+    assert results["merged"] == results["lora"]  # every stage's result, the adapters check included
+    assert results["merged_episodes"] == results["lora_episodes"]
+    adapter = tmp_path / "merged" / "iter2" / "adapters" / "rerest"
+    calls = read_run(tmp_path / "merged" / "iter2" / "eval" / "rerest" / "seed100").of_type("llm_call")
+    assert {(e["model"], e["adapter"]) for e in calls} == {(f"{adapter}.merged", str(adapter))}
+    assert max(len(open_) for open_ in pool.open_at_calls) == 1  # never two merged engines at once
+    assert len({m for open_ in pool.open_at_calls for m in open_}) == 5  # 2 x (rerest, self_training) and reflector 1
+    stages = json.loads((tmp_path / "merged" / STAGES_FILE).read_text())
+    merges = sorted(n for n in stages if ".merge." in n)
+    assert merges == [f"i{i}.merge.{m}" for i, m in ((1, "reflector"), (1, "rerest"), (1, "self_training"), (2, "rerest"),
+                                                     (2, "self_training"))]
+    assert stages["i2.merge.rerest"]["result"]["delta_error"] == 0.01
+
+
+def test_an_adapter_whose_change_rounding_loses_is_not_served_merged(tmp_path, faked):
+    config = rerest_runs.small_config(tmp_path / "out", merge_adapters=True)
+    with pytest.raises(ConfigError, match=r"iter1/adapters/\w+: merged into bfloat16 weights it loses 50% of its weight change "
+                       r"\(more than 10%\); run again with --set merge_adapters=false to serve it as LoRA"):
+        asyncio.run(pipeline.run_experiment(config, progress=False, pool=MergedPool(delta_error=0.5)))
+    stages = json.loads((tmp_path / "out" / STAGES_FILE).read_text())
+    assert "i1.train.rerest" in stages and not any(".merge." in n or ".fixed." in n for n in stages if n.startswith("i1."))
+    # served as LoRA instead (an execution key: the finished stages are kept)
+    asyncio.run(pipeline.run_experiment(config.model_copy(update={"merge_adapters": False}), progress=False, pool=Pool()))
+    stages = json.loads((tmp_path / "out" / STAGES_FILE).read_text())
+    assert stages["i1.eval.rerest"]["adapters_served"] == "lora" and stages["i1.train.rerest"]["adapters_served"] == "merged"
+
+
 def test_resuming_with_another_config_is_refused(tmp_path, faked):
     asyncio.run(pipeline.run_experiment(small_config(tmp_path), progress=False, pool=Pool()))
     with pytest.raises(ConfigError, match="another config; use --restart"):
@@ -530,12 +597,12 @@ def test_episodes_whose_model_stopped_answering_fail_their_stage_and_run_again(t
 
         dead = True
 
-        async def _call(self, llm, request, adapter):
-            playing = (request.adapter or adapter or "").endswith("rerest") and request.tag_dict.get("purpose") not in (
-                "rerest_eval", "subskill")
+        async def _call(self, view, request):
+            playing = (request.adapter or view.default_adapter or "").endswith("rerest") and request.tag_dict.get(
+                "purpose") not in ("rerest_eval", "subskill")
             if self.dead and playing:
                 raise LLMError("engine died")
-            return await super()._call(llm, request, adapter)
+            return await super()._call(view, request)
 
     config = small_config(tmp_path)
     with pytest.raises(EpisodesFailed, match=r"^2 of 2 episodes stopped \(.*seed10\d: .*engine died.*run the same command again"):

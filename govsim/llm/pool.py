@@ -7,6 +7,11 @@ at a time; the pool's config, else the first config given to ``get``), fills in 
 adapter of the config given to ``get`` (its view's ``default_adapter``; episodes with
 different adapters share one engine), and counts the calls in flight:
 ``Completion.in_flight`` is how many other calls were in an engine when this one entered.
+
+With ``merge`` (a function of base model and adapter giving a model folder, e.g.
+``govsim.llm.merged.merged_copy``) a call that names an adapter goes instead, without
+it, to an engine of that adapter merged into the weights, started on first use; the call
+logger still records the adapter, and the engine's model says it was merged.
 """
 
 from __future__ import annotations
@@ -76,11 +81,13 @@ def make_llm(backend: str, model: str, config: LLMConfig, seed: int = 0, *, max_
 
 class LLMPool:
     def __init__(
-        self, config: LLMConfig | None = None, *, seed: int = 0, factory: Factory = make_llm
+        self, config: LLMConfig | None = None, *, seed: int = 0, factory: Factory = make_llm,
+        merge: Callable[[str, str], str] | None = None,
     ) -> None:
         self.config = config
         self._seed = seed
         self._factory = factory
+        self.merge = merge
         self._engines: dict[tuple[str, str], LLM] = {}
         self._views: dict[tuple[str, str, str | None], _PooledLLM] = {}
         self._limit: asyncio.Semaphore | None = None
@@ -95,12 +102,17 @@ class LLMPool:
         config = config or self.config or LLMConfig()
         self._set_limit(config)
         key = (resolve_backend(backend or config.backend), model or config.model)
-        if key not in self._engines:
-            self._engines[key] = self._factory(key[0], key[1], config, self._seed)
         view = (*key, config.adapter)
         if view not in self._views:
-            self._views[view] = _PooledLLM(self, self._engines[key], config.adapter)
+            # merging, the model's own engine serves no adapter (its calls go to merged copies)
+            engine = self._engine(key, config.model_copy(update={"adapter": None}) if self.merge else config)
+            self._views[view] = _PooledLLM(self, engine, key, config)
         return self._views[view]
+
+    def _engine(self, key: tuple[str, str], config: LLMConfig) -> LLM:
+        if key not in self._engines:
+            self._engines[key] = self._factory(key[0], key[1], config, self._seed)
+        return self._engines[key]
 
     def _set_limit(self, config: LLMConfig) -> None:
         """The first config seen sets the pool-wide concurrency limit."""
@@ -118,9 +130,15 @@ class LLMPool:
         for engine in engines:
             await engine.aclose()
 
-    async def _call(self, llm: LLM, request: Request, adapter: str | None = None) -> Completion:
-        if request.adapter is None and adapter is not None:
-            request = dataclasses.replace(request, adapter=adapter)
+    async def _call(self, view: _PooledLLM, request: Request) -> Completion:
+        if request.adapter is None and view.default_adapter is not None:
+            request = dataclasses.replace(request, adapter=view.default_adapter)
+        llm = view.inner
+        if self.merge is not None and request.adapter is not None:
+            backend, model = view.key
+            merged = self.merge(model, request.adapter)
+            llm = self._engine((backend, merged), view.config.model_copy(update={"model": merged, "adapter": None}))
+            request = dataclasses.replace(request, adapter=None)
         async with self._limit or nullcontext():
             others = self.in_flight
             self.in_flight += 1
@@ -140,9 +158,9 @@ class LLMPool:
 class _PooledLLM(ForwardingLLM):
     """What agents hold: the engine behind the pool's limit and counters, with its config's adapter."""
 
-    def __init__(self, pool: LLMPool, engine: LLM, adapter: str | None = None) -> None:
+    def __init__(self, pool: LLMPool, engine: LLM, key: tuple[str, str], config: LLMConfig) -> None:
         super().__init__(engine)
-        self._pool, self.default_adapter = pool, adapter
+        self._pool, self.key, self.config, self.default_adapter = pool, key, config, config.adapter
 
     async def complete(self, request: Request) -> Completion:
-        return await self._pool._call(self.inner, request, self.default_adapter)
+        return await self._pool._call(self, request)

@@ -31,6 +31,12 @@ needs more. After training every method
 answers the fixed prompts and the subskill items, then plays its held-out episodes, all of
 one method at once.
 
+With ``merge_adapters`` each adapter is served merged into the weights on an engine of its
+own (``govsim.llm.merged``), and the stages are grouped by adapter: each group starts with
+no other engine open (two vLLM engines would share the cores), so the adapters' fixed-input
+and subskill stages run one adapter after another. Every stage records how adapters were
+served (``adapters_served``); the option may change on resume.
+
 Held out, and not: the fixed prompts come from episodes on other seeds, but episodes can
 reach the same prompt word for word (on the paper profile every seed's month 1 reads the
 same), and the summary says how many are also training prompts. The subskill items
@@ -58,6 +64,7 @@ from typing import Any
 
 from govsim import scenarios, subskills
 from govsim.config import ConfigError, RunConfig
+from govsim.llm import merged
 from govsim.llm.base import LLM
 from govsim.llm.embedded import resolve_model
 from govsim.llm.pool import LLMPool, make_llm, resolve_backend
@@ -141,6 +148,7 @@ class Experiment:
         root = self.out / f"iter{i}"
         policies = {m: self.adapter_of(m, i - 1) for m in METHODS}
         for policy in {p.name: p for p in policies.values()}.values():
+            await self._serving({policy.adapter: self.template.llm.model})
             episodes = root / "episodes" / policy.name
             jobs = evaluate.jobs_for(self.template, self.config.train_seeds, policy.adapter, episodes)
             held_out = policy.adapter is None  # the base model's held-out work shares its engine and batches
@@ -153,6 +161,7 @@ class Experiment:
                 *([self._base_fixed(self.home)] if held_out else []),
             )
         rerest_dir = self.samples_of("rerest", i)
+        await self._serving({self._reflector(i).adapter: self.config.reflection.model or self.template.llm.model})
         await asyncio.gather(  # in iteration 1 both reflect with the base model: shared batches
             run(f"i{i}.reflect", lambda: self._reflect(rerest_dir, root / "reflections.jsonl", i)),
             run("base.heldout", self._heldout),
@@ -208,18 +217,35 @@ class Experiment:
         track's fixed prompts and subskill items (all at once), then in its held-out episodes
         (one method at a time)."""
         trained = {m: a for m, a in adapters.items() if a}
-        await asyncio.gather(
-            *(self._fixed(track, m, a, i) for m, a in trained.items()),
-            *(self._subskills(track, m, a, i) for m, a in trained.items()),
-        )
+        groups = [trained] if not self.config.merge_adapters else [{m: a} for m, a in trained.items()]
+        for group in groups:
+            await self._serving({a: self.template.llm.model for a in group.values()})
+            await asyncio.gather(
+                *(self._fixed(track, m, a, i) for m, a in group.items()),
+                *(self._subskills(track, m, a, i) for m, a in group.items()),
+            )
         prefix = self._place(track, i)[0]
         for m, adapter in trained.items():
+            await self._serving({adapter: self.template.llm.model})
             jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, adapter, self.episodes_of(track, m, i))
             await self.stages.run(f"{prefix}.eval.{m}", lambda jobs=jobs: self._play(jobs))
+
+    async def _serving(self, adapters: dict[str | None, str]) -> None:
+        """Before a group of stages serving ``adapters`` (adapter -> its base model; None:
+        the base model): with merged adapters, every engine is closed, so the group's starts
+        alone on its first call, and each adapter is merged (a stage of its own)."""
+        if not self.config.merge_adapters:
+            return
+        await self.pool.aclose()
+        for adapter, model in adapters.items():
+            if adapter:
+                stage = f"i{Path(adapter).parent.parent.name.removeprefix('iter')}.merge.{Path(adapter).name}"
+                await self.stages.run(stage, lambda a=adapter, m=model: asyncio.to_thread(self._merged, m, a))
 
     async def transfer(self, scenario: str) -> None:
         """The last iteration's adapters in another scenario, against the base model there."""
         track = self.track(scenario)
+        await self._serving({None: self.template.llm.model})
         await self._base_episodes(track)
         await self._base_fixed(track)
         last = self.config.iterations
@@ -310,7 +336,7 @@ class Experiment:
 
     async def _reflect(self, samples_dir: Path, target: Path, i: int) -> dict[str, Any]:
         decisions = load_decisions(samples_dir)
-        reflector = self.adapter_of("reflector", i - 1) if self.config.reflection.use_trained else Policy(BASE, None)
+        reflector = self._reflector(i)
         rows = await reflect(
             self.reflector_llm(), decisions, read_jsonl(samples_dir / "samples.jsonl"), self.config.reflection,
             reflector.adapter, self.texts, self.reader, self.progress,
@@ -320,6 +346,21 @@ class Experiment:
             "reflector": reflector.name, "reflections": len(rows), "pass_rate": pass_rate(rows),
             "kinds": kinds(rows), "trimmed": sum(bool(r["trimmed"]) for r in rows),
         }
+
+    def _merged(self, model: str, adapter: str) -> dict[str, Any]:
+        """``adapter`` merged into ``model`` by the pool's ``merge`` and its merge report; refused
+        in one line when bfloat16 rounding lost more than ``MAX_DELTA_ERROR`` of its change."""
+        report = merged.report(self.pool.merge(model, adapter))
+        if report["delta_error"] > merged.MAX_DELTA_ERROR:
+            raise ConfigError(
+                f"{adapter}: merged into bfloat16 weights it loses {report['delta_error']:.0%} of its weight change "
+                f"(more than {merged.MAX_DELTA_ERROR:.0%}); run again with --set merge_adapters=false to serve it as LoRA"
+            )
+        return report
+
+    def _reflector(self, i: int) -> Policy:
+        """Who reflects in iteration i: the reflector of iteration i - 1 (``use_trained``), else the base model."""
+        return self.adapter_of("reflector", i - 1) if self.config.reflection.use_trained else Policy(BASE, None)
 
     def _datasets(self, rerest_dir: Path, self_dir: Path, root: Path, data: Path) -> dict[str, int]:
         decisions = load_decisions(rerest_dir)
@@ -398,11 +439,18 @@ async def run_experiment(config: ReRestConfig, restart: bool = False, progress: 
 
     threads = config.threads or torch.get_num_threads()  # None: torch's default, which the trainings get back
     torch.set_num_threads(threads)
-    stages = Stages(config.out, config.model_dump(mode="json"), restart=restart, normalize=identity)
+    served = "merged" if config.merge_adapters else "lora"
+    stages = Stages(
+        config.out, config.model_dump(mode="json"), restart=restart, normalize=identity, how={"adapters_served": served}
+    )
     template = config.run_config()
     own = pool is None
-    # vLLM engines start with LoRA enabled: the adapters trained later are asked of the engine sampled with
-    pool = pool or LLMPool(template.llm, factory=partial(make_llm, max_lora_rank=config.training.r))
+    if own and config.merge_adapters:  # every adapter merged: no engine needs LoRA
+        pool = LLMPool(template.llm, merge=merged.merged_copy)
+    elif own:  # vLLM engines start with LoRA enabled: the adapters trained later are asked of the engine sampled with
+        pool = LLMPool(template.llm, factory=partial(make_llm, max_lora_rank=config.training.r))
+    if config.merge_adapters and pool.merge is None:
+        raise ConfigError("merge_adapters needs a pool that merges adapters (LLMPool(merge=govsim.llm.merged.merged_copy))")
     try:
         experiment = Experiment(config, pool, stages, progress, threads)
         for i in range(1, config.iterations + 1):

@@ -11,7 +11,9 @@ different one is refused (one line), since its finished stages would not match. 
 compared after ``normalize`` (e.g. re-validation, which fills in keys added to the config
 model since with their defaults). Opened ``read_only`` (by reports and control scripts),
 its stages and config are only read: the config is checked but not written, and no stage
-may run.
+may run. ``how`` is added to every stage this process records: how it ran, where an
+execution key that may change on resume changes what a stage does (e.g. ``served``:
+whether adapters were served as LoRA or merged).
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ class Stages:
     def __init__(
         self, out: str | Path, config: dict[str, Any], restart: bool = False,
         normalize: Callable[[dict[str, Any]], Any] = lambda data: data, read_only: bool = False,
+        how: dict[str, Any] | None = None,
     ) -> None:
         self.out = Path(out)
+        self.how = dict(how or {})
         self.read_only = read_only
         if restart and read_only:
             raise ValueError("a Re-ReST run opened read-only cannot be restarted")
@@ -71,7 +75,7 @@ class Stages:
         result = fn()
         if inspect.isawaitable(result):
             result = await result
-        entry = {"result": result, "wall_s": round(time.perf_counter() - started, 1), "at": time.time()}
+        entry = {"result": result, "wall_s": round(time.perf_counter() - started, 1), "at": time.time(), **self.how}
         # kept as a resumed run reads it back (sorted keys), so both give the same summary
         self.record[name] = json.loads(json.dumps(entry, sort_keys=True))
         write_json_atomic(self.out / STAGES_FILE, self.record)
