@@ -34,8 +34,8 @@ one method at once.
 With ``merge_adapters`` each adapter is served merged into the weights on an engine of its
 own (``govsim.llm.merged``), and the stages are grouped by adapter: each group starts with
 no other engine open (two vLLM engines would share the cores), so the adapters' fixed-input
-and subskill stages run one adapter after another. Every stage records how adapters were
-served (``adapters_served``); the option may change on resume.
+and subskill stages run one adapter after another. Every stage records the setting it ran
+under (``merge_adapters``); the option may change on resume.
 
 Held out, and not: the fixed prompts come from episodes on other seeds, but episodes can
 reach the same prompt word for word (on the paper profile every seed's month 1 reads the
@@ -439,10 +439,8 @@ async def run_experiment(config: ReRestConfig, restart: bool = False, progress: 
 
     threads = config.threads or torch.get_num_threads()  # None: torch's default, which the trainings get back
     torch.set_num_threads(threads)
-    served = "merged" if config.merge_adapters else "lora"
-    stages = Stages(
-        config.out, config.model_dump(mode="json"), restart=restart, normalize=identity, how={"adapters_served": served}
-    )
+    how = {"merge_adapters": config.merge_adapters}  # an execution key that changes what an adapter's stages answer
+    stages = Stages(config.out, config.model_dump(mode="json"), restart=restart, normalize=identity, how=how)
     template = config.run_config()
     own = pool is None
     if own and config.merge_adapters:  # every adapter merged: no engine needs LoRA

@@ -11,9 +11,9 @@ different one is refused (one line), since its finished stages would not match. 
 compared after ``normalize`` (e.g. re-validation, which fills in keys added to the config
 model since with their defaults). Opened ``read_only`` (by reports and control scripts),
 its stages and config are only read: the config is checked but not written, and no stage
-may run. ``how`` is added to every stage this process records: how it ran, where an
-execution key that may change on resume changes what a stage does (e.g. ``served``:
-whether adapters were served as LoRA or merged).
+may run. ``how`` is added to every stage this process records: the execution settings
+it ran under that may change on resume and change what a stage answers (e.g.
+``merge_adapters``: whether adapters were served merged into the weights or as LoRA).
 """
 
 from __future__ import annotations

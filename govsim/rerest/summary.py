@@ -372,10 +372,18 @@ def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...], reflector_le
             f"- adapter {name} ({start}): {t['examples']} examples ({t['too_long']} too long), {t['steps']} steps, "
             f"{t['epochs']} epochs; training loss per epoch {_losses(t['epoch_losses'])}; held-out loss "
             f"({_held_rows(t)}, before training first) {_losses(t['heldout_losses'])}; {t['train_s']} s"
+            + _merged(_get(stages, f"i{i}.merge.{name}"))
         )
     for method, check in sorted((_get(stages, f"i{i}.check") or {}).items()):
         lines.append(f"- {method} episodes: llm_call adapters {check['logged_adapters']}")
     return lines
+
+
+def _merged(merge: dict[str, Any] | None) -> str:
+    """How an adapter served merged into the weights (``merge_adapters``) kept its change."""
+    if merge is None:
+        return ""
+    return f"; served merged into the weights (bf16 rounding lost {_pct(merge['delta_error'])} of its change)"
 
 
 def _held_rows(trained: dict[str, Any]) -> str:
