@@ -53,7 +53,8 @@ def merge(model: str, adapter: str, out: Path) -> dict[str, float]:
     """PEFT's merge of the adapter (in float32), saved in bfloat16 with the model's tokenizer,
     and ``merge.json``: how much of the adapter's change survives bfloat16 (``delta_error``,
     the rounding error's norm over the norm of the adapter's weight change, 0 is exact; a
-    small adapter on large weights loses its change to rounding, which LoRA serving keeps)."""
+    small adapter on large weights loses its change here, where LoRA serving rounds each
+    layer's output instead)."""
     import torch
     from peft import PeftModel
     from peft.tuners.lora import LoraLayer
