@@ -206,6 +206,8 @@ def merged_into_the_weights(model, adapter, tmp_path):
     assert kept["adapter"] == adapter and kept["delta_norm"] > 0 and kept["delta_error"] >= 0
     stamp = (small / "model.safetensors").stat().st_mtime_ns
     assert merged_copy(model, adapter) == str(small) and (small / "model.safetensors").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="was merged into .*, not /another/model: serve this adapter as LoRA"):
+        merged_copy("/another/model", adapter)
     strong = tmp_path / "strong"  # the adapter's change made large, as a long training's is
     strong.mkdir()
     (strong / "adapter_config.json").write_text((Path(adapter) / "adapter_config.json").read_text())

@@ -3,6 +3,7 @@ generative agents on the fake backend), sampling, reflection and the fixed-input
 through FakeLLM, the training sets, stage checkpoints and resuming, the summary tables."""
 
 import asyncio
+import collections
 import csv
 import dataclasses
 import json
@@ -11,6 +12,7 @@ import re
 import shutil
 import signal
 import warnings
+from pathlib import Path
 
 import pytest
 import rerest_runs
@@ -464,6 +466,7 @@ class MergedPool(LLMPool):
         super().__init__(LLMConfig(backend="fake"), factory=self.engine, merge=self.fake_merge)
         self.open_at_calls: list[set[str]] = []
         self.delta_error = delta_error
+        self.started: list[str] = []  # the merged engines, as they were made
 
     def fake_merge(self, model, adapter):
         folder = merged_path(adapter)
@@ -474,6 +477,8 @@ class MergedPool(LLMPool):
     def engine(self, backend, model, config, seed):
         adapter = model.removesuffix(".merged") if model.endswith(".merged") else None
         assert config.adapter is None
+        if adapter:
+            self.started.append(model)
 
         def reply(request):
             assert request.adapter is None or adapter is None  # a merged engine is asked without the adapter
@@ -501,12 +506,18 @@ def test_merged_adapters_give_the_results_of_lora_serving_one_engine_at_a_time(t
     assert {(e["model"], e["adapter"]) for e in calls} == {(f"{adapter}.merged", str(adapter))}
     assert max(len(open_) for open_ in pool.open_at_calls) == 1  # never two merged engines at once
     assert len({m for open_ in pool.open_at_calls for m in open_}) == 5  # 2 x (rerest, self_training) and reflector 1
+    # each adapter's engine starts once for the stages asking it in a row: rerest 1 for its evaluation, then for
+    # iteration 2's episodes and samples; rerest 2 at home, then in pasture; the reflector once
+    assert collections.Counter(Path(m).parent.parent.name + "/" + Path(m).name for m in pool.started) == {
+        "iter1/reflector.merged": 1, "iter1/rerest.merged": 2, "iter1/self_training.merged": 2,
+        "iter2/rerest.merged": 2, "iter2/self_training.merged": 2,
+    }
     stages = json.loads((tmp_path / "merged" / STAGES_FILE).read_text())
     merges = sorted(n for n in stages if ".merge." in n)
     assert merges == [f"i{i}.merge.{m}" for i, m in ((1, "reflector"), (1, "rerest"), (1, "self_training"), (2, "rerest"),
                                                      (2, "self_training"))]
     assert stages["i2.merge.rerest"]["result"]["delta_error"] == 0.01
-    assert "s; served merged into the weights (bf16 rounding lost 1.0% of its change)" in (
+    assert "s; merged into the weights for serving (bf16 rounding lost 1.0% of its change)" in (
         tmp_path / "merged" / "rerest_summary.md").read_text()
 
 
@@ -521,6 +532,17 @@ def test_an_adapter_whose_change_rounding_loses_is_not_served_merged(tmp_path, f
     asyncio.run(pipeline.run_experiment(config.model_copy(update={"merge_adapters": False}), progress=False, pool=Pool()))
     stages = json.loads((tmp_path / "out" / STAGES_FILE).read_text())
     assert stages["i1.eval.rerest"]["merge_adapters"] is False and stages["i1.train.rerest"]["merge_adapters"] is True
+    # resumed merged once all is done, nothing is merged (or refused) and nothing is asked
+    again = MergedPool(delta_error=0.5)
+    asyncio.run(pipeline.run_experiment(config, progress=False, pool=again))
+    assert not again.started and not any(".merge." in n for n in json.loads((tmp_path / "out" / STAGES_FILE).read_text()))
+    for pool in (Pool(), MergedPool()):
+        wrong = config.model_copy(update={"merge_adapters": isinstance(pool, Pool)})
+        with pytest.raises(ConfigError, match="merge_adapters and the pool disagree"):
+            asyncio.run(pipeline.run_experiment(wrong, progress=False, pool=pool))
+    served = rerest_runs.small_config(tmp_path / "api", merge_adapters=True, **{"run.llm.backend": "openai"})
+    with pytest.raises(ConfigError, match=r"merge_adapters needs a local backend \(vllm or transformers\)"):
+        asyncio.run(pipeline.run_experiment(served, progress=False, pool=MergedPool()))
 
 
 def test_resuming_with_another_config_is_refused(tmp_path, faked):

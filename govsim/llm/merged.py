@@ -3,7 +3,8 @@
 Why: vLLM on a CPU serves an adapter at 1.75x (warm) to 2.9x (cold) the time of the same
 adapter merged into the weights (``experiments/bench_lora_serving.py``, docs/models.md).
 The merge is PEFT's ``merge_and_unload`` in float32, saved in bfloat16 with the base
-model's tokenizer, once per adapter: ``<adapter>.merged`` beside it, written under a
+model's tokenizer, once per adapter: ``<adapter>.merged`` beside it (a whole bf16 model:
+270 MB for SmolLM2-135M; merging holds one in float32 in memory), written under a
 temporary name and renamed, so a killed merge leaves nothing that looks finished; its
 ``merge.json`` says how much of the adapter's change bfloat16 rounding kept. Greedy
 replies of the merged copy can differ from LoRA serving in late tokens (bf16 rounds the
@@ -22,7 +23,7 @@ from govsim.llm.embedded import resolve_model
 SUFFIX = ".merged"
 REPORT = "merge.json"  # written last: a folder without it is an unfinished merge
 # The most of an adapter's weight change that rounding may lose for the copy to stand for it
-# (measured: 0.92 lost by an adapter of 2 steps at lr 3e-4, 0.02 by one 300 times larger).
+# (measured: 0.92 lost by an adapter of 2 steps at lr 3e-4, 0.019 by its change made 300 times larger).
 MAX_DELTA_ERROR = 0.1
 
 
@@ -34,11 +35,13 @@ def merged_path(adapter: str | Path) -> Path:
 
 def merged_copy(model: str, adapter: str | Path) -> str:
     """The folder of ``adapter`` merged into ``model`` (a name or folder), merged on first use."""
-    target = merged_path(adapter)
+    target, model = merged_path(adapter), resolve_model(model)
+    if (target / REPORT).is_file() and report(target)["model"] != model:
+        raise ValueError(f"{target} was merged into {report(target)['model']}, not {model}: serve this adapter as LoRA")
     if not (target / REPORT).is_file():
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        merge(resolve_model(model), str(adapter), tmp)
+        merge(model, str(adapter), tmp)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
     return str(target)
@@ -65,11 +68,12 @@ def merge(model: str, adapter: str, out: Path) -> dict[str, float]:
     with torch.no_grad():
         for layer in (m for m in tuned.modules() if isinstance(m, LoraLayer)):
             for name in layer.active_adapters:
-                exact = layer.get_base_layer().weight + layer.get_delta_weight(name)
+                delta = layer.get_delta_weight(name)
+                exact = layer.get_base_layer().weight + delta
                 error += float((exact.to(torch.bfloat16).float() - exact).pow(2).sum())
-                change += float(layer.get_delta_weight(name).pow(2).sum())
+                change += float(delta.pow(2).sum())
     tuned.merge_and_unload().to(torch.bfloat16).save_pretrained(out)
     AutoTokenizer.from_pretrained(model).save_pretrained(out)
-    report = {"delta_error": (error / change) ** 0.5 if change else 0.0, "delta_norm": change**0.5}
-    (out / REPORT).write_text(json.dumps({"model": model, "adapter": adapter, **report}, indent=1))
-    return report
+    kept = {"delta_error": (error / change) ** 0.5 if change else 0.0, "delta_norm": change**0.5}
+    (out / REPORT).write_text(json.dumps({"model": model, "adapter": adapter, **kept}, indent=1))
+    return kept

@@ -134,7 +134,7 @@ class LLMPool:
         if request.adapter is None and view.default_adapter is not None:
             request = dataclasses.replace(request, adapter=view.default_adapter)
         llm = view.inner
-        if self.merge is not None and request.adapter is not None:
+        if self.merge is not None and request.adapter:
             backend, model = view.key
             merged = self.merge(model, request.adapter)
             llm = self._engine((backend, merged), view.config.model_copy(update={"model": merged, "adapter": None}))

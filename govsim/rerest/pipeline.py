@@ -34,8 +34,9 @@ one method at once.
 With ``merge_adapters`` each adapter is served merged into the weights on an engine of its
 own (``govsim.llm.merged``), and the stages are grouped by adapter: each group starts with
 no other engine open (two vLLM engines would share the cores), so the adapters' fixed-input
-and subskill stages run one adapter after another. Every stage records the setting it ran
-under (``merge_adapters``); the option may change on resume.
+and subskill stages run one adapter after another. Every stage records the setting it finished
+under (``merge_adapters``; a stage resumed under the other one mixes both); the option may
+change on resume.
 
 Held out, and not: the fixed prompts come from episodes on other seeds, but episodes can
 reach the same prompt word for word (on the paper profile every seed's month 1 reads the
@@ -57,6 +58,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -115,6 +117,7 @@ class Experiment:
         llm = self.template.llm
         self.reader = Reader(self.budget, token_counter(resolve_backend(llm.backend), llm.model))
         self.home = Track(BASE, self.template, self.texts, self.out)
+        self._open: set[str | None] | None = None  # with merged adapters: those the open engines serve
 
     def track(self, scenario: str) -> Track:
         template = self.config.run_config(scenario)
@@ -148,10 +151,12 @@ class Experiment:
         root = self.out / f"iter{i}"
         policies = {m: self.adapter_of(m, i - 1) for m in METHODS}
         for policy in {p.name: p for p in policies.values()}.values():
-            await self._serving({policy.adapter: self.template.llm.model})
             episodes = root / "episodes" / policy.name
             jobs = evaluate.jobs_for(self.template, self.config.train_seeds, policy.adapter, episodes)
             held_out = policy.adapter is None  # the base model's held-out work shares its engine and batches
+            group = [f"i{i}.episodes.{policy.name}", f"i{i}.sample.{policy.name}"]
+            group += self._base_stages(self.home) if held_out else []
+            await self._serving({policy.adapter: self.template.llm.model}, group)
             await asyncio.gather(
                 run(f"i{i}.episodes.{policy.name}", lambda jobs=jobs: self._play(jobs)),
                 *([self._base_episodes(self.home)] if held_out else []),
@@ -161,7 +166,8 @@ class Experiment:
                 *([self._base_fixed(self.home)] if held_out else []),
             )
         rerest_dir = self.samples_of("rerest", i)
-        await self._serving({self._reflector(i).adapter: self.config.reflection.model or self.template.llm.model})
+        reflector_model = self.config.reflection.model or self.template.llm.model
+        await self._serving({self._reflector(i).adapter: reflector_model}, [f"i{i}.reflect", "base.heldout"])
         await asyncio.gather(  # in iteration 1 both reflect with the base model: shared batches
             run(f"i{i}.reflect", lambda: self._reflect(rerest_dir, root / "reflections.jsonl", i)),
             run("base.heldout", self._heldout),
@@ -169,14 +175,14 @@ class Experiment:
         data = root / "data"
         self_training_dir = self.samples_of("self_training", i)
         await run(f"i{i}.datasets", lambda: self._datasets(rerest_dir, self_training_dir, root, data))
-        reflector_model = resolve_model(self.config.reflection.model or self.template.llm.model)
+        reflector_model = resolve_model(reflector_model)
         agent_model = resolve_model(self.template.llm.model)
         train_reflector = i < self.config.iterations or self.config.reflection.train_last
         trainings = [("reflector", reflector_model, "reflector.jsonl", "sft")] if train_reflector else []
         trainings += [(m, agent_model, f"agent_{m}.jsonl", "sft") for m in METHODS]
         trainings += [(DPO, agent_model, "dpo.jsonl", "dpo")] if self.config.dpo else []
         if not all(self.stages.done(f"i{i}.train.{name}") for name, *_ in trainings):
-            await self.pool.aclose()  # the pool starts its engines again on the next call
+            await self._close_engines()  # the pool starts its engines again on the next call
         for name, model, dataset, objective in trainings:
             init = self.adapter_of(name, i - 1).adapter
             await run(
@@ -214,38 +220,70 @@ class Experiment:
 
     async def _evaluate(self, track: Track, adapters: dict[str, str | None], i: int) -> None:
         """Each trained adapter (method -> adapter, None: untrained) of iteration i on the
-        track's fixed prompts and subskill items (all at once), then in its held-out episodes
-        (one method at a time)."""
+        track's fixed prompts and subskill items, then in its held-out episodes. Served as
+        LoRA, all adapters answer at once, then play one method at a time; merged, each
+        adapter does both before the next one's engine starts."""
         trained = {m: a for m, a in adapters.items() if a}
-        groups = [trained] if not self.config.merge_adapters else [{m: a} for m, a in trained.items()]
-        for group in groups:
-            await self._serving({a: self.template.llm.model for a in group.values()})
+        prefix = self._place(track, i)[0]
+
+        async def answer(group: dict[str, str]) -> None:
             await asyncio.gather(
                 *(self._fixed(track, m, a, i) for m, a in group.items()),
                 *(self._subskills(track, m, a, i) for m, a in group.items()),
             )
-        prefix = self._place(track, i)[0]
-        for m, adapter in trained.items():
-            await self._serving({adapter: self.template.llm.model})
-            jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, adapter, self.episodes_of(track, m, i))
-            await self.stages.run(f"{prefix}.eval.{m}", lambda jobs=jobs: self._play(jobs))
 
-    async def _serving(self, adapters: dict[str | None, str]) -> None:
-        """Before a group of stages serving ``adapters`` (adapter -> its base model; None:
-        the base model): with merged adapters, every engine is closed, so the group's starts
-        alone on its first call, and each adapter is merged (a stage of its own)."""
+        async def play(m: str, adapter: str) -> None:
+            jobs = evaluate.jobs_for(track.template, self.config.eval_seeds, adapter, self.episodes_of(track, m, i))
+            await self.stages.run(f"{prefix}.eval.{m}", lambda: self._play(jobs))
+
         if not self.config.merge_adapters:
+            await answer(trained)
+            for m, adapter in trained.items():
+                await play(m, adapter)
             return
-        await self.pool.aclose()
+        for m, adapter in trained.items():
+            asked = [self.answers(track, m, i, "fixed")[0], f"{prefix}.eval.{m}"]
+            await self._serving({adapter: self.template.llm.model}, asked + self._subskill_stages(track, m, i))
+            await answer({m: adapter})
+            await play(m, adapter)
+
+    async def _serving(self, adapters: dict[str | None, str], stages: list[str]) -> None:
+        """Before a group of ``stages`` serving ``adapters`` (adapter -> its base model; None:
+        the base model), with merged adapters and a stage of the group left to run: each
+        adapter is merged (a stage of its own; a copy deleted since is made again), and
+        unless the group's engines are the ones open, every engine is closed, so the group's
+        start alone on their first call."""
+        if not self.config.merge_adapters or all(self.stages.done(s) for s in stages):
+            return
+        if set(adapters) != self._open:
+            await self._close_engines()
+            self._open = set(adapters)
         for adapter, model in adapters.items():
             if adapter:
-                stage = f"i{Path(adapter).parent.parent.name.removeprefix('iter')}.merge.{Path(adapter).name}"
-                await self.stages.run(stage, lambda a=adapter, m=model: asyncio.to_thread(self._merged, m, a))
+                stage = self._merge_stage(adapter)
+                merge = partial(asyncio.to_thread, self._with_threads, self._merged, model, adapter)
+                await (merge() if self.stages.done(stage) else self.stages.run(stage, merge))
+
+    async def _close_engines(self) -> None:
+        await self.pool.aclose()
+        self._open = None
+
+    def _merge_stage(self, adapter: str) -> str:
+        """``i<k>.merge.<name>`` for the adapter trained in stage ``i<k>.train.<name>``."""
+        trained = (n for n, e in self.stages.record.items() if ".train." in n and isinstance(e["result"], dict))
+        return next(n for n in trained if self.stages.result(n).get("adapter") == adapter).replace(".train.", ".merge.")
+
+    def _base_stages(self, track: Track) -> list[str]:
+        """The base model's held-out stages on the track (``_base_episodes`` and ``_base_fixed``)."""
+        return [f"{track.stage}.episodes", f"{track.stage}.fixed", *self._subskill_stages(track, BASE, 0)]
+
+    def _subskill_stages(self, track: Track, method: str, i: int) -> list[str]:
+        return [self.answers(track, method, i, "subskills")[0]] if self.config.subskills.tests else []
 
     async def transfer(self, scenario: str) -> None:
         """The last iteration's adapters in another scenario, against the base model there."""
         track = self.track(scenario)
-        await self._serving({None: self.template.llm.model})
+        await self._serving({None: self.template.llm.model}, self._base_stages(track))
         await self._base_episodes(track)
         await self._base_fixed(track)
         last = self.config.iterations
@@ -383,25 +421,29 @@ class Experiment:
     async def _train(
         self, model: str, dataset: Path, adapter: Path, objective: str, init: str | None, heldout: Path
     ) -> dict[str, Any]:
-        import torch
-
         stop = threading.Event()
-
-        def train() -> dict[str, Any]:
-            before = torch.get_num_threads()
-            if self.threads:  # inference lowered them to 1 (the engine's workers had the cores)
-                torch.set_num_threads(self.threads)
-            try:
-                return train_lora(model, dataset, adapter, self.config.training, self.progress, objective, init, heldout, stop)
-            finally:
-                torch.set_num_threads(before)
-
+        spec = self.config.training
         try:
-            return await asyncio.to_thread(train)
+            return await asyncio.to_thread(
+                self._with_threads, train_lora, model, dataset, adapter, spec, self.progress, objective, init, heldout, stop
+            )
         except asyncio.CancelledError:  # Ctrl-C: a thread cannot be cancelled, so it is asked to stop at its step's end
             stop.set()
             print(f"stopping: the training of {adapter.name} saves the step under way, then this run ends", file=sys.stderr)
             raise
+
+    def _with_threads(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` at the configured torch threads: inference lowered them to 1 (the
+        engine's workers had the cores); given back after."""
+        import torch
+
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            return fn(*args)
+        finally:
+            torch.set_num_threads(before)
 
     def eval_roots(self, i: int) -> dict[str, tuple[Path, str | None]]:
         """Where each method of iteration i is evaluated, and with which adapter (untrained ones left out)."""
@@ -447,8 +489,10 @@ async def run_experiment(config: ReRestConfig, restart: bool = False, progress: 
         pool = LLMPool(template.llm, merge=merged.merged_copy)
     elif own:  # vLLM engines start with LoRA enabled: the adapters trained later are asked of the engine sampled with
         pool = LLMPool(template.llm, factory=partial(make_llm, max_lora_rank=config.training.r))
-    if config.merge_adapters and pool.merge is None:
-        raise ConfigError("merge_adapters needs a pool that merges adapters (LLMPool(merge=govsim.llm.merged.merged_copy))")
+    if config.merge_adapters and resolve_backend(template.llm.backend) == "openai":
+        raise ConfigError("merge_adapters needs a local backend (vllm or transformers); an OpenAI server loads its own")
+    if config.merge_adapters != (pool.merge is not None):  # merging without closing engines between adapters, or the reverse
+        raise ConfigError("merge_adapters and the pool disagree: merge_adapters: true needs LLMPool(merge=...), and only it")
     try:
         experiment = Experiment(config, pool, stages, progress, threads)
         for i in range(1, config.iterations + 1):

@@ -380,10 +380,11 @@ def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...], reflector_le
 
 
 def _merged(merge: dict[str, Any] | None) -> str:
-    """How an adapter served merged into the weights (``merge_adapters``) kept its change."""
+    """How the adapter's copy merged into the weights (``merge_adapters``) kept its change;
+    which stages served it merged, each stage's ``merge_adapters`` in stages.json says."""
     if merge is None:
         return ""
-    return f"; served merged into the weights (bf16 rounding lost {_pct(merge['delta_error'])} of its change)"
+    return f"; merged into the weights for serving (bf16 rounding lost {_pct(merge['delta_error'])} of its change)"
 
 
 def _held_rows(trained: dict[str, Any]) -> str:
