@@ -191,19 +191,21 @@ def test_lora_training_on_the_embedded_model(tmp_path, objective):
 
 
 def merged_into_the_weights(model, adapter, tmp_path):
-    """An adapter merged into the weights answers as PEFT's adapter does; the copy is kept,
-    with how much of the adapter's change bfloat16 rounding lost."""
+    """An adapter merged into the weights answers as PEFT's adapter does, measured against
+    LoRA in bf16 on probe texts; the copy is kept."""
     import torch
     from peft import PeftModel
     from safetensors.torch import load_file, save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from govsim.llm.merged import merged_copy
+    from govsim.llm.merged import faithful, merged_copy, report
 
-    small = Path(merged_copy(model, adapter))
+    probes = [[{"role": "user", "content": f"The lake holds {stock} tons. How many do you catch?"},
+               {"role": "assistant", "content": f"Answer: {stock // 10} tons."}] for stock in (50, 70)]
+    small = Path(merged_copy(model, adapter))  # not probed: only the weights' rounding is known
     assert small.name == "adapter.merged" and not small.with_name("adapter.merged.tmp").exists()
-    kept = json.loads((small / "merge.json").read_text())
-    assert kept["adapter"] == adapter and kept["delta_norm"] > 0 and kept["delta_error"] >= 0
+    kept = report(small)
+    assert kept["adapter"] == adapter and kept["delta_norm"] > 0 and kept["logit_error"] is None and faithful(kept)
     stamp = (small / "model.safetensors").stat().st_mtime_ns
     assert merged_copy(model, adapter) == str(small) and (small / "model.safetensors").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="was merged into .*, not /another/model: serve this adapter as LoRA"):
@@ -213,8 +215,9 @@ def merged_into_the_weights(model, adapter, tmp_path):
     (strong / "adapter_config.json").write_text((Path(adapter) / "adapter_config.json").read_text())
     weights = load_file(Path(adapter) / "adapter_model.safetensors")
     save_file({k: v * 300 if "lora_B" in k else v for k, v in weights.items()}, strong / "adapter_model.safetensors")
-    merged = Path(merged_copy(model, strong))
-    assert json.loads((merged / "merge.json").read_text())["delta_error"] < 0.05
+    merged = Path(merged_copy(model, strong, probes))
+    kept = report(merged)
+    assert faithful(kept) and 0 < kept["logit_error"] < 0.2 and 0 < kept["lora_logit_error"] < 0.2, kept
 
     ids = AutoTokenizer.from_pretrained(model)("The lake holds 80 tons. How many do you catch?", return_tensors="pt").input_ids
 

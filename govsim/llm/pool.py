@@ -9,7 +9,7 @@ different adapters share one engine), and counts the calls in flight:
 ``Completion.in_flight`` is how many other calls were in an engine when this one entered.
 
 With ``merge`` (a function of base model and adapter giving a model folder, e.g.
-``govsim.llm.merged.merged_copy``) a call that names an adapter goes instead, without
+``govsim.llm.merged.merged_copy``; the pool's calls pass no probes) a call that names an adapter goes instead, without
 it, to an engine of that adapter merged into the weights, started on first use; the call
 logger still records the adapter, and the engine's model says it was merged.
 """
@@ -82,7 +82,7 @@ def make_llm(backend: str, model: str, config: LLMConfig, seed: int = 0, *, max_
 class LLMPool:
     def __init__(
         self, config: LLMConfig | None = None, *, seed: int = 0, factory: Factory = make_llm,
-        merge: Callable[[str, str], str] | None = None,
+        merge: Callable[..., str] | None = None,
     ) -> None:
         self.config = config
         self._seed = seed

@@ -82,6 +82,7 @@ from govsim.rerest.texts import Texts
 from govsim.rerest.train import train_lora
 
 HELDOUT = {"reflector": "reflector", "self_training": "agent", "rerest": "agent", "dpo": "dpo"}  # held-out rows per adapter
+MERGE_PROBES = 2  # held-out rows a merged copy is measured on against LoRA
 
 
 @dataclass
@@ -386,15 +387,19 @@ class Experiment:
         }
 
     def _merged(self, model: str, adapter: str) -> dict[str, Any]:
-        """``adapter`` merged into ``model`` by the pool's ``merge`` and its merge report; refused
-        in one line when bfloat16 rounding lost more than ``MAX_DELTA_ERROR`` of its change."""
-        report = merged.report(self.pool.merge(model, adapter))
-        if report["delta_error"] > merged.MAX_DELTA_ERROR:
+        """``adapter`` merged into ``model`` by the pool's ``merge``, measured against LoRA on
+        its first held-out rows; refused in one line when not ``merged.faithful``."""
+        heldout = self.out / "fixed" / f"heldout_{HELDOUT[self._merge_stage(adapter).rsplit('.', 1)[1]]}.jsonl"
+        rows = read_jsonl(heldout)[:MERGE_PROBES] if heldout.is_file() else []
+        probes = [row["prompt"] + row.get("completion", row.get("chosen", [])) for row in rows]
+        kept = merged.report(self.pool.merge(model, adapter, probes))
+        if not merged.faithful(kept):
             raise ConfigError(
-                f"{adapter}: merged into bfloat16 weights it loses {report['delta_error']:.0%} of its weight change "
-                f"(more than {merged.MAX_DELTA_ERROR:.0%}); run again with --set merge_adapters=false to serve it as LoRA"
+                f"{adapter}: merged into bf16 weights, its logits are {kept['logit_error']:.0%} of the adapter's effect away "
+                f"from the exact ones, LoRA's in bf16 {kept['lora_logit_error']:.0%} (more than {merged.MAX_EXCESS}x); "
+                "run again with --set merge_adapters=false to serve it as LoRA"
             )
-        return report
+        return kept
 
     def _reflector(self, i: int) -> Policy:
         """Who reflects in iteration i: the reflector of iteration i - 1 (``use_trained``), else the base model."""

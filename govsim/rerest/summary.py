@@ -380,11 +380,16 @@ def _iteration_lines(stages: Any, i: int, methods: tuple[str, ...], reflector_le
 
 
 def _merged(merge: dict[str, Any] | None) -> str:
-    """How the adapter's copy merged into the weights (``merge_adapters``) kept its change;
+    """How the adapter's copy merged into the weights (``merge_adapters``) stands for it;
     which stages served it merged, each stage's ``merge_adapters`` in stages.json says."""
     if merge is None:
         return ""
-    return f"; merged into the weights for serving (bf16 rounding lost {_pct(merge['delta_error'])} of its change)"
+    if merge.get("logit_error") is None:
+        return "; merged into the weights for serving (not measured against LoRA)"
+    return (
+        f"; merged into the weights for serving: logits {_pct(merge['logit_error'])} of the adapter's effect away from "
+        f"the exact ones (LoRA in bf16 {_pct(merge['lora_logit_error'])}; {merge['probe_tokens']} held-out tokens)"
+    )
 
 
 def _held_rows(trained: dict[str, Any]) -> str:
