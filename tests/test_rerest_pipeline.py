@@ -455,7 +455,9 @@ def test_the_dpo_variant_and_transfer_to_other_scenarios(tmp_path, faked):
     assert {e["adapter"] for e in pasture.of_type("llm_call")} == {str(out / "iter1" / "adapters" / "rerest")}
     answers = read_jsonl(out / "transfer" / "pasture" / "fixed" / "rerest.jsonl")
     assert answers and scenarios.load("pasture").vocabulary.unit in answers[0]["feedback"]
-    assert "## Transfer" in (out / "rerest_summary.md").read_text()
+    summary = (out / "rerest_summary.md").read_text()
+    assert "## Transfer" in summary and "### Episodes on the held-out seeds" in summary
+    assert re.search(r"pasture: Each of the \d+ prompts counts once .*; none of them is a training prompt", summary)
 
 
 class MergedPool(LLMPool):

@@ -224,12 +224,12 @@ def _fixed_table(first: str, lines: list[tuple[list[str], Any]]) -> list[str]:
     ]
 
 
-def _prompts_line(experiment: Any, base: dict[str, Any]) -> str:
-    """How many held-out prompts are distinct, and how many of them the agent was trained on."""
+def _prompts_line(experiment: Any, track: Any, base: dict[str, Any]) -> str:
+    """How many of a track's fixed prompts are distinct, and how many of them the agent was trained on."""
     def keys(path: Any) -> list[str]:
         return list(fixed.prompt_keys(Decision.from_json(row) for row in read_jsonl(path)).values())
 
-    held = keys(experiment.out / "fixed" / "decisions.jsonl")
+    held = keys(track.root / "fixed" / "decisions.jsonl")
     trained = {k for path in sorted(experiment.out.glob("iter*/samples/*/decisions.jsonl")) for k in keys(path)}
     copies = base.get("copies_left_out", len(held) - len(set(held)))
     seen = len(set(held) & trained)
@@ -296,7 +296,7 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
         "temperature and one greedy reply, each read as the agent's first reply (answer marker within the budget) and "
         "checked (0 < amount <= f(h), within an agreed limit). Rates with (passed/n) [Wilson 95 % interval]; "
         "greedy vs base: prompts the method passes where the base failed / the reverse, exact McNemar p.",
-        *([_prompts_line(experiment, base)] if base else []),
+        *([_prompts_line(experiment, home, base)] if base else []),
         "",
         *_fixed_table("iteration", [([str(i), m], fixed_result(experiment, home, m, max(i, 1))) for i, m in rows(experiment)]),
         "",
@@ -312,11 +312,15 @@ def markdown(experiment: Any, frame: pd.DataFrame, transfer: pd.DataFrame | None
     if transfer is not None and not transfer.empty:
         lines += ["", "## Transfer: the last iteration's adapters in other scenarios", ""]
         shown = list(zip(transfer["scenario"], transfer["method"]))
+        for scenario in config.transfer:
+            track = experiment.track(scenario)
+            if held := fixed_result(experiment, track, BASE, last):
+                lines += [f"{scenario}: " + _prompts_line(experiment, track, held), ""]
         lines += _fixed_table("scenario", [([s, m], fixed_result(experiment, experiment.track(s), m, last)) for s, m in shown])
         lines += ["", *_titled("### Subskill items", _subskill_lines(experiment, "scenario", [
             (s, experiment.track(s), m, last) for s, m in shown
         ]))]
-        lines += ["", _episode_table(transfer, "scenario")]
+        lines += ["", "### Episodes on the held-out seeds", "", _episode_table(transfer, "scenario")]
     for i in range(1, config.iterations + 1):
         if stages.done(f"i{i}.datasets"):
             lines += ["", *_iteration_lines(stages, i, experiment.methods, i == last and not config.reflection.train_last)]
